@@ -1,0 +1,42 @@
+"""The engine's exceptions: a small tree, each with a ``detail`` for people."""
+
+from __future__ import annotations
+
+from .diagnostics import Diagnostic, sort_diagnostics
+
+
+class RoutecardError(Exception):
+    """Base of every error Routecard reports to a person."""
+
+    exit_code = 1
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UsageError(RoutecardError):
+    """A command was called wrongly (bad option, missing folder, bad database URL)."""
+
+    exit_code = 2
+
+
+class DefinitionError(RoutecardError):
+    """The workspace's definitions have errors; ``diagnostics`` lists every one."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sort_diagnostics(diagnostics)
+        errors = sum(1 for d in self.diagnostics if d.severity == "error")
+        super().__init__(f"{errors} error{'s' if errors != 1 else ''} in the definitions")
+
+
+class PlanRefused(RoutecardError):
+    """A migration plan cannot be applied as it stands; ``reasons`` say why."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("the plan cannot be applied:\n" + "\n".join(f"  - {r}" for r in reasons))
+
+
+class DatabaseError(RoutecardError):
+    """The database could not be reached or is not in the state Routecard expects."""

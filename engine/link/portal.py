@@ -1,0 +1,77 @@
+"""Linking forms, portals and customers."""
+
+from __future__ import annotations
+
+from ..model import Customer, Form, FormField, Portal
+from .context import Linker
+from .resolved import ResolvedQueue, ResolvedTemplate
+
+
+def link_forms(linker: Linker, templates: dict[str, ResolvedTemplate],
+               queues: dict[str, ResolvedQueue]) -> dict[str, Form]:
+    out = {}
+    for name, entry in linker.of("Form").items():
+        form: Form = entry.definition
+        ok = linker.require("Template", form.template, entry.at("template"), "template")
+        template = templates.get(form.template)
+        if form.queue is not None:
+            ok &= linker.require("Queue", form.queue, entry.at("queue"), "queue")
+            if form.queue in queues and form.template not in queues[form.queue].templates:
+                linker.error(entry.at("queue"), f"queue `{form.queue}` does not serve template `{form.template}`")
+                ok = False
+        for index, group in enumerate(form.notify):
+            ok &= linker.require("Group", group, entry.at("notify", index), "group")
+        linker.check_unique(entry, ("pages",), [p.name for p in form.pages], "page")
+        asked: dict[str, tuple[int, int]] = {}
+        for page_index, page in enumerate(form.pages):
+            for index, item in enumerate(page.fields):
+                field_name = item.field if isinstance(item, FormField) else item
+                at = ("pages", page_index, "fields", index)
+                if template is None:
+                    continue
+                if template.field(field_name) is None:
+                    linker.unknown("field", field_name, [f.name for f in template.fields],
+                                   entry.at(*at), "field", f"in template `{form.template}`")
+                    ok = False
+                elif field_name in asked:
+                    first = entry.at("pages", asked[field_name][0], "fields", asked[field_name][1])
+                    linker.error(entry.at(*at), f"field `{field_name}` is asked twice (first at {first})")
+                    ok = False
+                else:
+                    asked[field_name] = (page_index, index)
+        if template is not None:
+            for field in template.fields:
+                if field.required and field.default is None and field.name not in asked:
+                    linker.error(
+                        entry.at("pages"),
+                        f"required field `{field.name}` of template `{form.template}` is on no page, "
+                        "so the form could never be submitted",
+                    )
+                    ok = False
+        if ok:
+            out[name] = form
+    return out
+
+
+def link_portals(linker: Linker) -> dict[str, Portal]:
+    out = {}
+    for name, entry in linker.of("Portal").items():
+        portal: Portal = entry.definition
+        ok = True
+        for index, form in enumerate(portal.forms):
+            ok &= linker.require("Form", form, entry.at("forms", index), "form")
+        for index, template in enumerate(portal.templates):
+            ok &= linker.require("Template", template, entry.at("templates", index), "template")
+        linker.check_unique(entry, ("visibility",), portal.visibility, "visibility")
+        if ok:
+            out[name] = portal
+    return out
+
+
+def link_customers(linker: Linker) -> dict[str, Customer]:
+    out = {}
+    for name, entry in linker.of("Customer").items():
+        customer: Customer = entry.definition
+        linker.check_unique(entry, ("projects",), [p.name for p in customer.projects], "project")
+        out[name] = customer
+    return out
