@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,7 +20,17 @@ from jsonschema import ValidationError
 from .diagnostics import Diagnostic, Diagnostics, Location
 from .load import WORKSPACE_FILE, Document
 from .model import DOCUMENT_KINDS, Definition, Workspace
-from .model.common import DURATION_PATTERN, IDENTITY_PATTERN
+from .model.automation import SCHEDULE_PATTERN
+from .model.common import (
+    CLOCK_RANGE_PATTERN,
+    DATE_PATTERN,
+    DURATION_PATTERN,
+    EMAIL_PATTERN,
+    IDENTITY_MAX,
+    IDENTITY_PATTERN,
+    LANGUAGE_PATTERN,
+    PLUGIN_ACTION_PATTERN,
+)
 from .schemas import WORKSPACE_KIND, validators
 
 TYPE_WORDS = {
@@ -31,6 +42,18 @@ TYPE_WORDS = {
     "boolean": "true or false",
     "null": "nothing",
 }
+
+
+PATTERN_FORMS = {
+    DURATION_PATTERN: "a duration; write days, hours and minutes like 30m, 4h or 1d4h",
+    LANGUAGE_PATTERN: "a language code; write e.g. en or de-CH",
+    EMAIL_PATTERN: "an email address",
+    PLUGIN_ACTION_PATTERN: "a plugin action; write plugin.action, e.g. invoice.generate",
+    CLOCK_RANGE_PATTERN: "a time range; write HH:MM-HH:MM, e.g. 08:00-17:00",
+    DATE_PATTERN: "a date; write YYYY-MM-DD, e.g. 2025-12-24",
+    SCHEDULE_PATTERN: "a schedule; write e.g. every day 08:00, every monday 09:30, every weekday 07:00 or every 2h",
+}
+"""What a value of a common pattern is, in words (identities have their own message)."""
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -89,11 +112,16 @@ def _expected(types: Any) -> str:
 
 
 def _suggest_identity(text: str) -> str:
-    out = "".join(c if c.isascii() and c.isalnum() else "_" for c in text.strip().lower())
+    """A valid identity close to ``text``: ``Straße Nr.`` -> ``strasse_nr``, ``ÄÖÜ`` -> ``aou``."""
+    text = text.strip().lower().replace("ß", "ss").replace("æ", "ae").replace("ø", "o")
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    out = "".join(c if c.isascii() and c.isalnum() else "_" for c in text)
     out = "_".join(p for p in out.split("_") if p)
-    if not out or not out[0].isalpha():
-        out = "f_" + out
-    return out[:40].rstrip("_")
+    if not out:
+        return "name"
+    if not out[0].isalpha():
+        out = "n_" + out
+    return out[:IDENTITY_MAX].rstrip("_")
 
 
 class _Explainer:
@@ -139,6 +167,8 @@ class _Explainer:
             listed = ", ".join(str(o) for o in options)
             return [Diagnostic(at, f"{where} must be one of: {listed}; found {shown(instance)}{hint}")]
         if keyword == "pattern":
+            if instance == "" and schema.get("minLength", 0) >= 1:
+                return []  # "must not be empty" says it
             return [Diagnostic(at, self._pattern_message(where, instance, error.validator_value, schema))]
         if keyword in ("maxLength", "minLength"):
             if keyword == "minLength" and error.validator_value == 1:
@@ -172,12 +202,12 @@ class _Explainer:
                 f"{where}: {shown(instance)} is not a valid name; use lowercase letters, digits and "
                 f"underscores, starting with a letter (e.g. `{_suggest_identity(str(instance))}`)"
             )
-        if pattern == DURATION_PATTERN:
-            return f"{where}: {shown(instance)} is not a duration; write days, hours and minutes like 30m, 4h or 1d4h"
-        description = schema.get("description")
-        if description:
-            return f"{where}: {shown(instance)} is not valid here. {description}"
-        return f"{where}: {shown(instance)} does not have the expected form ({pattern})"
+        form = PATTERN_FORMS.get(pattern)
+        if form:
+            return f"{where}: {shown(instance)} is not {form}"
+        description = str(schema.get("description", "")).rstrip(".")
+        about = f"{description}; " if description else ""
+        return f"{where}: {shown(instance)} does not have the expected form ({about}pattern {pattern})"
 
     def _alternatives(self, error: ValidationError, where: str, at: Location) -> list[Diagnostic]:
         """For ``anyOf``: report the branch that accepts the value's type, if one does."""
@@ -188,11 +218,9 @@ class _Explainer:
         expected: list[str] = []
         for branch in sorted(by_branch):
             errors = by_branch[branch]
-            wrong_type = [
-                e for e in errors if e.validator == "type" and len(e.absolute_path) == base
-            ]
-            if wrong_type:
-                expected.append(_expected(wrong_type[0].validator_value))
+            accepted = next((t for e in errors if len(e.absolute_path) == base for t in _mismatch(e)), None)
+            if accepted is not None:
+                expected.append(_expected(accepted))
                 continue
             out: list[Diagnostic] = []
             for sub in errors:
@@ -200,6 +228,18 @@ class _Explainer:
             return out
         words = " or ".join(dict.fromkeys(expected)) or "something else"
         return [Diagnostic(at, f"{where} should be {words}, found {shown(error.instance)}")]
+
+
+def _mismatch(error: ValidationError) -> list[list[str]]:
+    """The types a branch accepts, when ``error`` says the value's type is not among them."""
+    if error.validator == "type":
+        return [[error.validator_value] if isinstance(error.validator_value, str) else error.validator_value]
+    if error.validator in ("enum", "const"):
+        options = error.validator_value if error.validator == "enum" else [error.validator_value]
+        types = list(dict.fromkeys(_type_of(o) for o in options))
+        if _type_of(error.instance) not in types:
+            return [types]
+    return []
 
 
 def document_kind(document: Document, diagnostics: Diagnostics) -> str | None:
@@ -233,7 +273,7 @@ def document_kind(document: Document, diagnostics: Diagnostics) -> str | None:
         hint = did_you_mean(str(kind), kinds) if isinstance(kind, str) else ""
         diagnostics.error(
             document.locate(["kind"]),
-            f"unknown kind {shown(kind)}{hint}; kinds are: {', '.join(kinds)}",
+            f"unknown kind {shown(kind)}{hint or '; kinds are: ' + ', '.join(kinds)}",
         )
         return None
     return kind

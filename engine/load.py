@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from .diagnostics import Diagnostics, Location
 
@@ -26,7 +28,9 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FILES = 2000
 MAX_VALUES_PER_FILE = 250_000
 MAX_DEPTH = 64
-STANDARD_TAGS = frozenset({None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"})
+STANDARD_TAGS = frozenset(
+    {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap", "tag:yaml.org,2002:str"}
+)
 IGNORED_DIRECTORIES = frozenset({"tests", "node_modules", "__pycache__"})
 """Top-level folders of a workspace that hold no definitions (``tests`` holds scenarios)."""
 
@@ -108,7 +112,10 @@ class _Converter:
         tag = getattr(node, "tag", None)
         tag = getattr(tag, "value", tag)
         if tag not in STANDARD_TAGS:
-            raise _Unsupported(path, f"tags such as {tag.replace('tag:yaml.org,2002:', '!!')} are not allowed")
+            written = str(tag).replace("tag:yaml.org,2002:", "!!")
+            raise _Unsupported(path, f"the tag `{written}` is not allowed; definitions are plain YAML without tags")
+        if isinstance(node, TaggedScalar):  # !!str, the only tagged scalar allowed
+            return str(node.value)
         if isinstance(node, CommentedMap):
             if id(node) in seen:
                 raise _TooLarge
@@ -189,44 +196,173 @@ def _decode(raw: bytes, relative: str, diagnostics: Diagnostics) -> str | None:
     return text.removeprefix("\ufeff")
 
 
-def _syntax_message(exc: MarkedYAMLError) -> str:
+_SYNTAX_MESSAGES: tuple[tuple[str, str], ...] = (
+    (
+        r"found character '\\t' that cannot start any token",
+        "a tab character; YAML is indented and separated with spaces, not tabs (replace the tab with spaces)",
+    ),
+    (
+        r"found unexpected end of stream",  # while scanning a quoted scalar
+        "this quoted text is never closed; add the closing quote",
+    ),
+    (
+        r"expected ',' or '\]', but got '<stream end>'",
+        "this list (`[`) is never closed; add `]`",
+    ),
+    (
+        r"expected ',' or '\]', but got",
+        "expected `,` or `]` in the list opened at {context}; is the closing `]` missing?",
+    ),
+    (
+        r"expected ',' or '\}', but got '<stream end>'",
+        "this mapping (`{{`) is never closed; add `}}`",
+    ),
+    (
+        r"expected ',' or '\}', but got",
+        "expected `,` or `}}` in the mapping opened at {context}; is the closing `}}` missing?",
+    ),
+    (
+        r"expected <block end>, but found",
+        "this line is indented differently from the lines before it; the keys of one mapping "
+        "(and the items of one list) must start in the same column",
+    ),
+    (
+        r"mapping values are not allowed here",
+        "unexpected `:` here; check this line's indentation, or put the value in quotes if it contains `: `",
+    ),
+    (
+        r"sequence entries are not allowed here",
+        "a list item (`- `) cannot start here; check this line's indentation",
+    ),
+    (
+        r"could not find expected ':'",  # while scanning a simple key
+        "this line is neither `key: value` nor a list item (`- value`); is a `:` missing?",
+    ),
+    (
+        r"found undefined alias '(?P<name>[^']*)'",
+        "the alias `*{name}` refers to no anchor `&{name}` defined before it",
+    ),
+    (
+        r"found unknown escape character '(?P<char>.)'",
+        "`\\{char}` is not an escape sequence in double quotes; use single quotes, or write `\\\\`",
+    ),
+    (
+        r"found character '(?P<char>.)' that cannot start any token",
+        "a value cannot start with `{char}`; put the value in quotes",
+    ),
+    (
+        r"expected chomping or indentation indicators",
+        "after `|` or `>` only `-`, `+` or an indentation digit may follow on the same line; "
+        "start the text on the next line",
+    ),
+)
+"""The parser's words for common mistakes, and what an admin reads instead."""
+
+_USE_CONTEXT_MARK = ("found unexpected end of stream", "but got '<stream end>'", "could not find expected ':'")
+"""Problems whose cause is where the construct began, not where the parser gave up."""
+
+
+def _syntax_error(exc: MarkedYAMLError, text: str) -> tuple[int, int, str]:
+    """Line, column and message of a YAML syntax error, in an admin's words."""
     problem = (exc.problem or exc.context or "invalid YAML").strip()
-    if "\t" in problem or "'\\t'" in problem:
-        return "tab characters cannot indent YAML; use spaces"
-    duplicate = re.match(r'found duplicate key "(.*?)" with value', problem)
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and any(p in problem for p in _USE_CONTEXT_MARK):
+        mark = exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    duplicate = re.match(r'found duplicate key "(.*?)" with value', problem, re.S)
     if duplicate:
-        first = exc.context_mark
-        where = f" (first on line {first.line + 1})" if first is not None else ""
-        return f"the key `{duplicate.group(1)}` appears twice in this mapping{where}; each key may appear once"
-    context = f" {exc.context.strip()}" if exc.context and exc.problem else ""
-    return f"YAML syntax error: {problem}{context}"
+        key = duplicate.group(1)
+        first = _first_key(text, exc.context_mark, key)
+        where = f" (first on line {first})" if first is not None else ""
+        return line, column, f"the key `{key}` appears twice in this mapping{where}; each key may appear once"
+    context = exc.context_mark
+    opened = f"line {context.line + 1}, column {context.column + 1}" if context is not None else "the start"
+    for pattern, message in _SYNTAX_MESSAGES:
+        found = re.search(pattern, problem)
+        if found:
+            return line, column, message.format(context=opened, **found.groupdict())
+    why = f" ({exc.context.strip()})" if exc.context and exc.problem else ""
+    return line, column, f"YAML syntax error: {problem}{why}"
+
+
+def _first_key(text: str, mapping_mark: Any, key: str) -> int | None:
+    """The line of the first ``key`` in the mapping starting at ``mapping_mark``, if found."""
+    if mapping_mark is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            roots = list(_yaml().compose_all(text))
+    except (YAMLError, RecursionError):
+        return None
+    stack: list[Node] = [r for r in roots if r is not None]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            start = node.start_mark
+            if (start.line, start.column) == (mapping_mark.line, mapping_mark.column):
+                for key_node, _ in node.value:
+                    if str(key_node.value) == key:
+                        return int(key_node.start_mark.line) + 1
+                return None
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
+_BLOCK_SCALAR = re.compile(r"(^|[\s:])[|>][-+1-9]{0,2}\s*(#.*)?$")
 
 
 def _nesting_problem(text: str) -> tuple[int, int] | None:
     """The line and column where nesting gets deeper than ``MAX_DEPTH``, if it does.
 
-    A cheap pre-scan, so that a hostile file never reaches the recursive parser.
+    A cheap pre-scan, so that a hostile file never reaches the recursive parser. It
+    counts open brackets (flow style) and open indentation levels and leading ``- ``
+    (block style); it may count a little high, never by enough to refuse a real file.
     """
-    depth = 0
+    flow = 0
     quote = ""
+    indents: list[int] = []
+    block_scalar: int | None = None
     for number, line in enumerate(text.splitlines(), start=1):
-        indent = len(line) - len(line.lstrip(" "))
+        content = line.lstrip(" ")
+        indent = len(line) - len(content)
         if indent > MAX_DEPTH * 8:
             return number, indent + 1
+        if block_scalar is not None:
+            if not content or indent > block_scalar:
+                continue
+            block_scalar = None
+        if not quote and not flow and content and not content.startswith("#"):
+            while indents and indents[-1] >= indent:
+                indents.pop()
+            indents.append(indent)
+            dashes = re.match(r"(-(?: +|$))*", content)
+            items = dashes.group(0).count("-") if dashes else 0
+            if len(indents) + items > MAX_DEPTH:
+                return number, indent + 1
         for column, char in enumerate(line, start=1):
+            previous = line[column - 2] if column > 1 else " "
             if quote:
-                if char == quote:
+                if char == quote and not (quote == '"' and previous == "\\"):
                     quote = ""
-            elif char in "\"'":
+            elif char in "\"'" and previous in " \t[{,:-":
                 quote = char
-            elif char == "#" and (column == 1 or line[column - 2] in " \t"):
+            elif char == "#" and previous in " \t":
                 break
             elif char in "[{":
-                depth += 1
-                if depth > MAX_DEPTH:
+                flow += 1
+                if flow > MAX_DEPTH:
                     return number, column
             elif char in "]}":
-                depth = max(0, depth - 1)
+                flow = max(0, flow - 1)
+        if not quote and not flow and _BLOCK_SCALAR.search(line):
+            block_scalar = indent
     return None
 
 
@@ -239,13 +375,12 @@ def parse_text(text: str, relative: str, diagnostics: Diagnostics) -> list[Docum
         )
         return []
     try:
-        raw_documents = list(_yaml().load_all(text))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a reused anchor name, which YAML allows
+            raw_documents = list(_yaml().load_all(text))
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        if exc.context_mark is not None and "end of stream" in (exc.problem or ""):
-            mark = exc.context_mark
-        location = Location(relative, mark.line + 1, mark.column + 1) if mark else Location(relative)
-        diagnostics.error(location, _syntax_message(exc))
+        line, column, message = _syntax_error(exc, text)
+        diagnostics.error(Location(relative, line, column), message)
         return []
     except RecursionError:
         diagnostics.error(Location(relative, 1, 1), "the file nests lists or mappings too deeply")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..model import Customer, Form, FormField, Portal
-from .context import Linker
+from .conditions import Scope, check_condition
+from .context import Entry, Linker
 from .resolved import ResolvedQueue, ResolvedTemplate
 
 
@@ -40,6 +41,7 @@ def link_forms(linker: Linker, templates: dict[str, ResolvedTemplate],
                 else:
                     asked[field_name] = (page_index, index)
         if template is not None:
+            ok &= _check_form_conditions(linker, entry, template, asked)
             for field in template.fields:
                 if field.required and field.default is None and field.name not in asked:
                     linker.error(
@@ -51,6 +53,41 @@ def link_forms(linker: Linker, templates: dict[str, ResolvedTemplate],
         if ok:
             out[name] = form
     return out
+
+
+def _check_form_conditions(linker: Linker, entry: Entry[Form], template: ResolvedTemplate,
+                           asked: dict[str, tuple[int, int]]) -> bool:
+    """``show_if`` and ``require_if`` may test only fields asked on the same or an earlier page."""
+    form: Form = entry.definition
+    ok = True
+    for page_index, page in enumerate(form.pages):
+        for index, item in enumerate(page.fields):
+            if not isinstance(item, FormField):
+                continue
+
+            def available(name: str, page_index: int = page_index) -> str | None:
+                if name not in asked:
+                    return f"field `{name}` is asked on no page of form `{form.name}`, so it has no answer to test"
+                if asked[name][0] > page_index:
+                    later = form.pages[asked[name][0]].name
+                    return (f"field `{name}` is asked only on a later page (`{later}`); a condition can test "
+                            "answers from its own page and earlier ones")
+                return None
+
+            scope = Scope((template,), every=True, where=f"in template `{template.name}`",
+                          what=f"form `{form.name}`", core=False, changed=False, available=available)
+            for key in ("show_if", "require_if"):
+                condition = getattr(item, key)
+                if condition is None:
+                    continue
+                at = ("pages", page_index, "fields", index, key)
+                if key == "show_if" and condition.field == item.field:
+                    linker.error(entry.at(*at, "field"),
+                                 f"`show_if` of `{item.field}` tests the field itself, so it could never be shown")
+                    ok = False
+                    continue
+                ok &= check_condition(linker, entry, at, condition, scope)
+    return ok
 
 
 def link_portals(linker: Linker) -> dict[str, Portal]:

@@ -11,7 +11,8 @@ from ..model.common import EMAIL_PATTERN
 from .resolved import ResolvedField
 
 _EMAIL = re.compile(EMAIL_PATTERN)
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,\})")
+"""A group holding a repetition, itself repeated without bound: (a+)+, (b*)*, (x{1,3}){2,}."""
 
 NO_LITERAL_TYPES = frozenset({"upload", "user", "customer", "reference"})
 """Types whose values are records (files, users, ...): a definition cannot name a literal one."""

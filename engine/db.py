@@ -1,0 +1,119 @@
+"""Database access: a piccolo engine (SQLite or PostgreSQL) and the few raw operations on it.
+
+SQL text handed to ``fetch``/``execute`` is written by the engine itself; values always
+travel as parameters (``{}`` placeholders, piccolo's ``QueryString``) and identifiers are
+checked and quoted with ``engine.identifiers.quote``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
+
+from .errors import DatabaseError, UsageError
+
+Dialect = Literal["sqlite", "postgresql"]
+DEFAULT_SQLITE = ".routecard/routecard.db"
+
+
+def default_url(root: Path, configured: str | None) -> str:
+    """The workspace's database URL: its ``database`` setting or an SQLite file inside it.
+
+    A relative SQLite path in the workspace setting is relative to the workspace folder.
+    """
+    if configured:
+        if configured.startswith("sqlite:///") and not configured.startswith("sqlite:////"):
+            relative = configured.removeprefix("sqlite:///")
+            return "sqlite:///" + str((root / relative).resolve())
+        return configured
+    return "sqlite:///" + str((root / DEFAULT_SQLITE).resolve())
+
+
+class Database:
+    """One database, reached through a piccolo engine."""
+
+    def __init__(self, url: str, engine: Engine, dialect: Dialect) -> None:
+        self.url = url
+        self.engine = engine
+        self.dialect: Dialect = dialect
+        self._pool = False
+
+    @property
+    def display_url(self) -> str:
+        """The URL without any password, for messages."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return self.url.replace(parts.netloc, netloc)
+        return self.url
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Run one statement with ``{}`` placeholders bound to ``args``; return its rows."""
+        rows = await self.engine.run_querystring(QueryString(sql, *args))
+        return [dict(row) for row in rows or []]
+
+    async def fetch_value(self, sql: str, *args: Any) -> Any:
+        rows = await self.fetch(sql, *args)
+        return next(iter(rows[0].values())) if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        """Run one statement that returns nothing of interest."""
+        if args:
+            await self.engine.run_querystring(QueryString(sql, *args))
+        else:
+            await self.engine.run_ddl(sql)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A write transaction: everything inside commits together or not at all."""
+        if isinstance(self.engine, SQLiteEngine):
+            async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+        else:
+            async with self.engine.transaction():
+                yield
+
+    async def start_pool(self) -> None:
+        """Keep PostgreSQL connections open for reuse (servers and workers; not needed by one-off commands)."""
+        if isinstance(self.engine, PostgresEngine) and not self._pool:
+            await self.engine.start_connection_pool()
+            self._pool = True
+
+    async def close(self) -> None:
+        if isinstance(self.engine, PostgresEngine) and self._pool:
+            await self.engine.close_connection_pool()
+            self._pool = False
+
+
+async def connect(url: str) -> Database:
+    """Open the database at ``url`` and check that it answers."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = url.removeprefix("sqlite://")
+        if not path.startswith("/") or path in ("/", "/:memory:"):
+            raise UsageError(f"{url}: give an SQLite file as sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        file = Path(path[1:]).resolve()  # "//abs" is absolute; "/rel" relative to the current folder
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the folder for {file}: {exc.strerror}") from None
+        database = Database(url, SQLiteEngine(path=str(file), log_queries=False), "sqlite")
+    elif parts.scheme in ("postgresql", "postgres"):
+        database = Database(url, PostgresEngine(config={"dsn": url}, log_queries=False), "postgresql")
+    else:
+        raise UsageError(f"{url}: unsupported database; use sqlite:///path.db or postgresql://user@host/db")
+    try:
+        await database.fetch("SELECT 1 AS ok")
+    except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach it"
+        raise DatabaseError(f"cannot reach the database {database.display_url}: {exc}") from None
+    if database.dialect == "sqlite":
+        await database.execute("PRAGMA journal_mode=WAL")
+    return database
