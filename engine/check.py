@@ -284,6 +284,17 @@ def check_document(document: Document, diagnostics: Diagnostics) -> Definition |
     kind = document_kind(document, diagnostics)
     if kind is None:
         return None
+    data = document.data
+    model: type[Definition] = Workspace if kind == WORKSPACE_KIND else DOCUMENT_KINDS[kind]
+    if kind == WORKSPACE_KIND and "kind" not in data:
+        data = {"kind": WORKSPACE_KIND, **data}
+    # Fast path: the model enforces the same constraints the schema is generated from.
+    # Only a document it rejects goes through the schema, to report every error located.
+    if not _has_null(data):  # the model takes null for "not given"; the schema (and editors) do not
+        try:
+            return msgspec.convert(data, model)
+        except msgspec.ValidationError:
+            pass
     explainer = _Explainer(document, kind)
     found = False
     for error in validators()[kind].iter_errors(document.data):
@@ -291,15 +302,21 @@ def check_document(document: Document, diagnostics: Diagnostics) -> Definition |
         diagnostics.extend(explainer.explain(error))
     if found:
         return None
-    data = document.data
-    model: type[Definition] = Workspace if kind == WORKSPACE_KIND else DOCUMENT_KINDS[kind]
-    if kind == WORKSPACE_KIND and "kind" not in data:
-        data = {"kind": WORKSPACE_KIND, **data}
     try:
         return msgspec.convert(data, model)
     except msgspec.ValidationError as exc:  # the schema accepted it: the model is stricter
         diagnostics.error(document.locate(_msgspec_path(str(exc))), f"invalid definition: {exc}")
         return None
+
+
+def _has_null(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_has_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_null(v) for v in value)
+    return False
 
 
 def _msgspec_path(message: str) -> list[str | int]:

@@ -15,27 +15,22 @@ SQL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 SQL_RESERVED = frozenset(
     """
-    abort action add after all alter always analyze and any array as asc asymmetric
-    attach authorization autoincrement before begin between bigint binary bit boolean both by
-    cascade case cast char character check collate collation column commit concurrently
-    conflict constraint create cross current current_catalog current_date current_role
-    current_schema current_time current_timestamp current_user database date decimal default
-    deferrable deferred delete desc detach distinct do drop each else end escape except
-    exclude exclusive exists explain extract fail false fetch filter first float following
-    for foreign freeze from full generated glob grant group groups having if ignore ilike
-    immediate in index indexed initially inner insert instead int integer intersect interval
-    into is isnull join key last lateral leading left like limit localtime localtimestamp
-    match materialized natural no none not nothing notnull null nulls numeric of offset on
-    only or order others outer over overlaps overlay partition placing plan position
-    pragma preceding precision primary query raise range real recursive references regexp
-    reindex release rename replace restrict returning right rollback row rows savepoint
-    schema select session_user set setof similar smallint some symmetric system_user table
-    tablesample temp temporary then ties time timestamp to trailing transaction treat
-    trigger trim true unbounded union unique update user using vacuum values varchar
-    variadic verbose view virtual when where window with within without
+    all alter analyse analyze and any array as asc asymmetric authorization between binary both
+    case cast check collate collation column concurrently constraint create cross current_catalog
+    current_date current_role current_schema current_time current_timestamp current_user default
+    deferrable delete desc distinct do drop else end except exists false fetch for foreign freeze
+    from full grant group having ilike in index initially inner insert intersect into is isnull
+    join lateral leading left like limit localtime localtimestamp natural not notnull null offset
+    on only or order outer overlaps placing primary references returning right rowid select
+    session_user set similar some symmetric system_user table tablesample then to trailing true
+    union unique update user using values variadic verbose when where window with
     """.split()
 )
-"""Words reserved in SQL, PostgreSQL or SQLite (a superset, to be safe on both)."""
+"""PostgreSQL's reserved key words, the statements' verbs, and SQLite's rowid.
+
+Identifiers are always quoted, so these would work; they are refused because a column
+named ``select`` or ``order`` confuses everyone who reads SQL or writes reports.
+"""
 
 CORE_NAMES = frozenset(
     """

@@ -8,29 +8,25 @@ deep enough to exhaust the stack. Each problem becomes a located ``Diagnostic``.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.nodes import ScalarNode
 
 from .diagnostics import Diagnostics, Location
+from .yamlnodes import PREFIX, NodeConverter, TooLarge, Unsupported, compose_all
+
+NULL_TAG = PREFIX + "null"
 
 WORKSPACE_FILE = "routecard.yaml"
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FILES = 2000
 MAX_VALUES_PER_FILE = 250_000
 MAX_DEPTH = 64
-STANDARD_TAGS = frozenset(
-    {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap", "tag:yaml.org,2002:str"}
-)
 IGNORED_DIRECTORIES = frozenset({"tests", "node_modules", "__pycache__"})
 """Top-level folders of a workspace that hold no definitions (``tests`` holds scenarios)."""
 
@@ -72,115 +68,6 @@ class Document(msgspec.Struct, kw_only=True):
         return Location(self.path, self.line, self.column)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Unsupported(Exception):
-    def __init__(self, path: PathKey, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-class _Converter:
-    """Turns ruamel's round-trip objects into plain data, recording positions."""
-
-    def __init__(self, document: Document, limit: int) -> None:
-        self.document = document
-        self.limit = limit
-        self.sizes: dict[int, int] = {}
-
-    def expanded_size(self, node: Any) -> int:
-        """How many values ``node`` becomes once aliases are expanded (memoised, linear)."""
-        if not isinstance(node, (CommentedMap, CommentedSeq)):
-            return 1
-        known = self.sizes.get(id(node))
-        if known is not None:
-            return known
-        self.sizes[id(node)] = 1  # a self-referencing alias counts once, then is caught below
-        children = node.values() if isinstance(node, CommentedMap) else node
-        total = 1
-        for child in children:
-            total += self.expanded_size(child)
-            if total > self.limit:
-                raise _TooLarge
-        self.sizes[id(node)] = total
-        return total
-
-    def convert(self, node: Any, path: PathKey, seen: frozenset[int] = frozenset()) -> Any:
-        tag = getattr(node, "tag", None)
-        tag = getattr(tag, "value", tag)
-        if tag not in STANDARD_TAGS:
-            written = str(tag).replace("tag:yaml.org,2002:", "!!")
-            raise _Unsupported(path, f"the tag `{written}` is not allowed; definitions are plain YAML without tags")
-        if isinstance(node, TaggedScalar):  # !!str, the only tagged scalar allowed
-            return str(node.value)
-        if isinstance(node, CommentedMap):
-            if id(node) in seen:
-                raise _TooLarge
-            inner = seen | {id(node)}
-            out: dict[str, Any] = {}
-            for key in node:
-                text = self._key_text(key, path)
-                child_path = (*path, text)
-                self._record(node, key, child_path)
-                out[text] = self.convert(node[key], child_path, inner)
-            return out
-        if isinstance(node, CommentedSeq):
-            if id(node) in seen:
-                raise _TooLarge
-            inner = seen | {id(node)}
-            items = []
-            for index, item in enumerate(node):
-                child_path = (*path, index)
-                try:
-                    line, column = node.lc.item(index)
-                    self.document.values[child_path] = (line + 1, column + 1)
-                except (KeyError, TypeError, AttributeError):
-                    pass
-                items.append(self.convert(item, child_path, inner))
-            return items
-        return self._scalar(node, path)
-
-    def _record(self, node: CommentedMap, key: Any, path: PathKey) -> None:
-        try:
-            line, column = node.lc.key(key)
-            self.document.keys[path] = (line + 1, column + 1)
-            line, column = node.lc.value(key)
-            self.document.values[path] = (line + 1, column + 1)
-        except (KeyError, TypeError, AttributeError):
-            pass
-
-    @staticmethod
-    def _key_text(key: Any, path: PathKey) -> str:
-        if isinstance(key, (CommentedMap, CommentedSeq)) or hasattr(key, "tag"):
-            raise _Unsupported(path, "a key must be plain text, not a mapping, a list or a tagged value")
-        if key is None:
-            return "null"
-        if isinstance(key, bool):
-            return "true" if key else "false"
-        return str(key)
-
-    @staticmethod
-    def _scalar(value: Any, path: PathKey) -> Any:
-        if value is None or isinstance(value, (bool, str)):
-            return str(value) if isinstance(value, str) else value
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, float):
-            return float(value)
-        if isinstance(value, (dt.date, dt.datetime)):
-            return value.isoformat()
-        raise _Unsupported(path, "only text, numbers, true/false, lists and mappings are allowed here")
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
 def _decode(raw: bytes, relative: str, diagnostics: Diagnostics) -> str | None:
     try:
         text = raw.decode("utf-8")
@@ -196,123 +83,91 @@ def _decode(raw: bytes, relative: str, diagnostics: Diagnostics) -> str | None:
     return text.removeprefix("\ufeff")
 
 
-_SYNTAX_MESSAGES: tuple[tuple[str, str], ...] = (
-    (
-        r"found character '\\t' that cannot start any token",
-        "a tab character; YAML is indented and separated with spaces, not tabs (replace the tab with spaces)",
-    ),
-    (
-        r"found unexpected end of stream",  # while scanning a quoted scalar
-        "this quoted text is never closed; add the closing quote",
-    ),
-    (
-        r"expected ',' or '\]', but got '<stream end>'",
-        "this list (`[`) is never closed; add `]`",
-    ),
-    (
-        r"expected ',' or '\]', but got",
-        "expected `,` or `]` in the list opened at {context}; is the closing `]` missing?",
-    ),
-    (
-        r"expected ',' or '\}', but got '<stream end>'",
-        "this mapping (`{{`) is never closed; add `}}`",
-    ),
-    (
-        r"expected ',' or '\}', but got",
-        "expected `,` or `}}` in the mapping opened at {context}; is the closing `}}` missing?",
-    ),
-    (
-        r"expected <block end>, but found",
-        "this line is indented differently from the lines before it; the keys of one mapping "
-        "(and the items of one list) must start in the same column",
-    ),
-    (
-        r"mapping values are not allowed here",
-        "unexpected `:` here; check this line's indentation, or put the value in quotes if it contains `: `",
-    ),
-    (
-        r"sequence entries are not allowed here",
-        "a list item (`- `) cannot start here; check this line's indentation",
-    ),
-    (
-        r"could not find expected ':'",  # while scanning a simple key
-        "this line is neither `key: value` nor a list item (`- value`); is a `:` missing?",
-    ),
-    (
-        r"found undefined alias '(?P<name>[^']*)'",
-        "the alias `*{name}` refers to no anchor `&{name}` defined before it",
-    ),
-    (
-        r"found unknown escape character '(?P<char>.)'",
-        "`\\{char}` is not an escape sequence in double quotes; use single quotes, or write `\\\\`",
-    ),
-    (
-        r"found character '(?P<char>.)' that cannot start any token",
-        "a value cannot start with `{char}`; put the value in quotes",
-    ),
-    (
-        r"expected chomping or indentation indicators",
-        "after `|` or `>` only `-`, `+` or an indentation digit may follow on the same line; "
-        "start the text on the next line",
-    ),
+_INDENTATION = (
+    "this line is indented differently from the lines before it; the keys of one mapping "
+    "(and the items of one list) must start in the same column"
 )
-"""The parser's words for common mistakes, and what an admin reads instead."""
+_TAB = "a tab character; YAML is indented and separated with spaces, not tabs (replace the tab with spaces)"
 
-_USE_CONTEXT_MARK = ("found unexpected end of stream", "but got '<stream end>'", "could not find expected ':'")
-"""Problems whose cause is where the construct began, not where the parser gave up."""
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 0-based line and column of ``text``, or an empty string."""
+    lines = text.split("\n")
+    return lines[line][column] if line < len(lines) and column < len(lines[line]) else ""
+
+
+def _rest_is_blank(text: str, line: int, column: int) -> bool:
+    lines = text.split("\n")
+    if line >= len(lines):
+        return True
+    return not (lines[line][column:] + "".join(lines[line + 1 :])).strip()
 
 
 def _syntax_error(exc: MarkedYAMLError, text: str) -> tuple[int, int, str]:
-    """Line, column and message of a YAML syntax error, in an admin's words."""
+    """Line, column (1-based) and message of a YAML syntax error, in an admin's words.
+
+    Understands the wording of both ruamel's pure-Python parser and libyaml's.
+    """
     problem = (exc.problem or exc.context or "invalid YAML").strip()
+    context = (exc.context or "").strip()
     mark = exc.problem_mark or exc.context_mark
-    if exc.context_mark is not None and any(p in problem for p in _USE_CONTEXT_MARK):
-        mark = exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    duplicate = re.match(r'found duplicate key "(.*?)" with value', problem, re.S)
-    if duplicate:
-        key = duplicate.group(1)
-        first = _first_key(text, exc.context_mark, key)
-        where = f" (first on line {first})" if first is not None else ""
-        return line, column, f"the key `{key}` appears twice in this mapping{where}; each key may appear once"
-    context = exc.context_mark
-    opened = f"line {context.line + 1}, column {context.column + 1}" if context is not None else "the start"
-    for pattern, message in _SYNTAX_MESSAGES:
-        found = re.search(pattern, problem)
-        if found:
-            return line, column, message.format(context=opened, **found.groupdict())
-    why = f" ({exc.context.strip()})" if exc.context and exc.problem else ""
-    return line, column, f"YAML syntax error: {problem}{why}"
+    line, column = (mark.line, mark.column) if mark is not None else (0, 0)
+    start = exc.context_mark
+    opened = f"line {start.line + 1}, column {start.column + 1}" if start is not None else "the start"
 
+    def at(message: str, where: Any = None) -> tuple[int, int, str]:
+        if where is not None:
+            return where.line + 1, where.column + 1, message
+        return line + 1, column + 1, message
 
-def _first_key(text: str, mapping_mark: Any, key: str) -> int | None:
-    """The line of the first ``key`` in the mapping starting at ``mapping_mark``, if found."""
-    if mapping_mark is None:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            roots = list(_yaml().compose_all(text))
-    except (YAMLError, RecursionError):
-        return None
-    stack: list[Node] = [r for r in roots if r is not None]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, MappingNode):
-            start = node.start_mark
-            if (start.line, start.column) == (mapping_mark.line, mapping_mark.column):
-                for key_node, _ in node.value:
-                    if str(key_node.value) == key:
-                        return int(key_node.start_mark.line) + 1
-                return None
-            stack.extend(n for pair in node.value for n in pair)
-        elif isinstance(node, SequenceNode):
-            stack.extend(node.value)
-    return None
+    char = _char_at(text, line, column)
+    if "cannot start any token" in problem:
+        if char == "\t":
+            return at(_TAB)
+        return at(f"a value cannot start with `{char}`; put the value in quotes" if char.strip() else problem)
+    if "tab character" in problem:
+        return at(_TAB)
+    if "end of stream" in problem and "quoted scalar" in context:
+        return at("this quoted text is never closed; add the closing quote", start)
+    for close, what in (("]", "list"), ("}", "mapping")):
+        if f"',' or '{close}'" in problem:
+            opener = "[" if close == "]" else "{"
+            if "<stream end>" in problem or _rest_is_blank(text, line, column):
+                return at(f"this {what} (`{opener}`) is never closed; add `{close}`", start)
+            return at(f"expected `,` or `{close}` in the {what} opened at {opened}; is the closing `{close}` missing?")
+    if "expected <block end>" in problem or "did not find expected key" in problem or "'-' indicator" in problem:
+        return at(_INDENTATION)
+    if "found unexpected ':'" in problem and "plain scalar" in context:
+        value = text.split("\n")[start.line][start.column :] if start is not None else ""
+        shown = re.split(r"[,\]}]", value)[0].strip() or "value"
+        return at(f"a `:` inside a value in `[...]` or `{{...}}`; put the value in quotes, e.g. \"{shown}\"", start)
+    if "duplicate anchor" in problem or "duplicate anchor" in context:
+        name = re.match(r"&([^\s,\]}]+)", text.split("\n")[line][column:]) if line < len(text.split("\n")) else None
+        anchor = f" `&{name.group(1)}`" if name else ""
+        first = f" (first on line {start.line + 1})" if start is not None else ""
+        return at(f"the anchor{anchor} is defined twice in this file{first}; give each anchor its own name")
+    if "mapping values are not allowed" in problem:
+        return at("unexpected `:` here; check this line's indentation, or put the value in quotes if it contains `: `")
+    if "sequence entries are not allowed" in problem:
+        return at("a list item (`- `) cannot start here; check this line's indentation")
+    if "could not find expected ':'" in problem:
+        return at("this line is neither `key: value` nor a list item (`- value`); is a `:` missing?", start)
+    if "undefined alias" in problem:
+        name = re.match(r"\*?([^\s,\]}]*)", text.split("\n")[line][column:] if line < len(text.split("\n")) else "")
+        alias = name.group(1) if name else ""
+        return at(f"the alias `*{alias}` refers to no anchor `&{alias}` defined before it")
+    if "unknown escape character" in problem:
+        if char != "\\" and column > 0 and _char_at(text, line, column - 1) == "\\":
+            column -= 1  # point at the backslash, as libyaml does
+        escape = _char_at(text, line, column + 1)
+        return at(f"`\\{escape}` is not an escape sequence in double quotes; use single quotes, or write `\\\\`")
+    if "block scalar" in context and ("indicators" in problem or "comment or line break" in problem):
+        return at(
+            "after `|` or `>` only `-`, `+` or an indentation digit may follow on the same line; "
+            "start the text on the next line"
+        )
+    why = f" ({context})" if exc.context and exc.problem else ""
+    return at(f"YAML syntax error: {problem}{why}")
 
 
 _BLOCK_SCALAR = re.compile(r"(^|[\s:])[|>][-+1-9]{0,2}\s*(#.*)?$")
@@ -375,9 +230,7 @@ def parse_text(text: str, relative: str, diagnostics: Diagnostics) -> list[Docum
         )
         return []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. a reused anchor name, which YAML allows
-            raw_documents = list(_yaml().load_all(text))
+        roots = list(compose_all(text))
     except MarkedYAMLError as exc:
         line, column, message = _syntax_error(exc, text)
         diagnostics.error(Location(relative, line, column), message)
@@ -389,15 +242,18 @@ def parse_text(text: str, relative: str, diagnostics: Diagnostics) -> list[Docum
         diagnostics.error(Location(relative, 1, 1), f"YAML error: {exc}")
         return []
     documents = []
-    for index, raw in enumerate(raw_documents):
+    for index, root in enumerate(roots):
         document = Document(path=relative, index=index, data=None)
-        if isinstance(raw, (CommentedMap, CommentedSeq)):
-            document.line, document.column = raw.lc.line + 1, raw.lc.col + 1
-        converter = _Converter(document, MAX_VALUES_PER_FILE)
+        if root is not None:
+            document.line, document.column = root.start_mark.line + 1, root.start_mark.column + 1
+            if isinstance(root, ScalarNode) and root.tag == NULL_TAG and not root.value:
+                # an empty document: point at its `---`, the line before the (empty) node
+                document.line, document.column = max(1, root.start_mark.line), 1
+        converter = NodeConverter(document, MAX_VALUES_PER_FILE)
         try:
-            converter.expanded_size(raw)
-            document.data = converter.convert(raw, ())
-        except _TooLarge:
+            converter.expanded_size(root)
+            document.data = converter.convert(root)
+        except TooLarge:
             diagnostics.error(
                 document.locate(),
                 f"the document expands to more than {MAX_VALUES_PER_FILE:,} values "
@@ -407,8 +263,11 @@ def parse_text(text: str, relative: str, diagnostics: Diagnostics) -> list[Docum
         except RecursionError:
             diagnostics.error(document.locate(), "the document nests lists or mappings too deeply")
             continue
-        except _Unsupported as exc:
-            diagnostics.error(document.locate(exc.path), exc.message)
+        except (ValueError, TypeError, OverflowError) as exc:  # a safety net: never a traceback
+            diagnostics.error(document.locate(), f"a value in this document cannot be read ({exc})")
+            continue
+        except Unsupported as exc:
+            diagnostics.error(document.locate(exc.path, key="appears twice" in exc.message), exc.message)
             continue
         documents.append(document)
     return documents

@@ -75,6 +75,9 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
         body = dict(components[cls.__name__])
         if kind == WORKSPACE_KIND:
             body["required"] = [r for r in body["required"] if r != "kind"]
+        properties = body.get("properties", {})
+        if "kind" in properties:
+            properties["kind"] = {"description": f"The kind of this definition: {kind}.", **properties["kind"]}
         files[schema_file(kind)] = {"$schema": DRAFT, "$id": schema_file(kind), **body, "title": kind}
     files[DOCUMENT] = {
         "$schema": DRAFT,
@@ -82,7 +85,7 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
         "title": "Any Routecard definition document",
         "type": "object",
         "required": ["kind"],
-        "properties": {"kind": {"enum": list(kinds)}},
+        "properties": {"kind": {"description": "The kind of definition this document holds.", "enum": list(kinds)}},
         "allOf": [
             {
                 "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},

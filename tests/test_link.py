@@ -60,8 +60,8 @@ steps:
 """
 
 
-def case(id: str, text: str, *expected: str) -> object:
-    return pytest.param(text, list(expected), id=id)
+def case(name: str, text: str, *expected: str) -> object:
+    return pytest.param(text, list(expected), id=name)
 
 
 def rule_when(condition: str, templates: str = "templates: [order]\n") -> str:
@@ -192,8 +192,8 @@ QUEUES = [
     case("queue-templates", queue("  - name: a\n", "[ordr, repair, repair]"),
          "x.yaml:3:13: error: unknown template `ordr`; did you mean `order`?",
          "x.yaml:3:27: error: template `repair` appears twice (first at x.yaml:3:19)"),
-    case("queue-step-twice", queue("  - name: a\n  - name: a\n"),
-         "x.yaml:6:11: error: queue `q` has two steps named `a`"),
+    case("queue-step-twice", queue("  - {name: a, next: complete}\n  - {name: a}\n"),
+         "x.yaml:6:12: error: queue `q` has two steps named `a`"),
     case("queue-retired-steps", queue("  - name: a\nretired_steps:\n  a: complete\n  old: gone\n"),
          "x.yaml:7:3: error: `a` is still a step of queue `q`; only removed steps can be retired",
          "x.yaml:8:8: error: unknown step `gone` in queue `q`; known: a, complete"),
@@ -220,7 +220,7 @@ ACTIONS = [
          "kind: Customer\nname: acme\nprojects:\n  - name: web\n---\n" + macro("route: {customer: acme, project: app}"),
          "x.yaml:9:38: error: unknown project `app` of customer `acme`; known: web"),
     case("route-unknown-step-in-queue", macro("route: {queue: main, step: pack}"),
-         "x.yaml:4:33: error: unknown step `pack` in queue `main`; did you mean `packing`?"),
+         "x.yaml:4:32: error: unknown step `pack` in queue `main`; did you mean `packing`?"),
     case("route-unknown-step", macro("route: {step: pack}"),
          "x.yaml:4:19: error: unknown step `pack` in the queues of macro `m`; did you mean `packing`?"),
     case("route-empty", macro("route: {}"),
@@ -257,7 +257,7 @@ CALENDARS_AND_SLAS = [
          "holidays:\n  - date: '2024-02-30'\n  - date: '2024-12-25'\n  - date: '2024-12-25'\n",
          "x.yaml:3:11: error: unknown timezone `Mars/Base`; use an IANA name such as Europe/Berlin or UTC",
          "x.yaml:5:9: error: `10:00-09:00` ends before it starts",
-         "x.yaml:5:38: error: `11:00-13:00` overlaps `08:00-12:00`",
+         "x.yaml:5:39: error: `11:00-13:00` overlaps `08:00-12:00`",
          "x.yaml:7:11: error: `2024-02-30` is not a real date",
          "x.yaml:9:11: error: the holiday 2024-12-25 is listed twice"),
     case("calendar-without-hours", "kind: Calendar\nname: office\ntimezone: UTC\nhours: {}\n",
@@ -367,18 +367,18 @@ FIELD_ACTIONS = [
     case("set-field-unknown", macro("set_field: {field: amont, value: 1}", templates="templates: [order]\n"),
          "x.yaml:5:24: error: unknown field `amont` in template `order`; did you mean `amount`?"),
     case("set-field-value", macro("set_field: {field: amount, value: -1}", templates="templates: [order]\n"),
-         "x.yaml:5:38: error: the value does not suit `amount`: -1 is less than the field's minimum 0"),
+         "x.yaml:5:39: error: the value does not suit `amount`: -1 is less than the field's minimum 0"),
     case("set-field-clears-required", macro("set_field: {field: rush, value: null}"),
-         "x.yaml:4:36: error: `rush` is required, so it cannot be cleared"),
+         "x.yaml:4:37: error: `rush` is required, so it cannot be cleared"),
     case("set-field-value-every-template", macro("set_field: {field: kind, value: c}"),
-         'x.yaml:4:36: error: the value does not suit `kind`: "c" is not an option of `kind` (options: a, b)'),
+         'x.yaml:4:37: error: the value does not suit `kind`: "c" is not an option of `kind` (options: a, b)'),
     case("set-field-in-rule-and-sla",
          "kind: Rule\nname: r\non: [created]\ntemplates: [repair]\ndo:\n  - set_field: {field: note, value: x}\n"
          "---\nkind: SLA\nname: s\ntargets: {resolution: 1d}\nwarn_before: 1h\n"
          "on_warning:\n  - set_field: {field: serial, value: 7}\n",
          "x.yaml:6:24: error: unknown field `note` in template `repair`; known: amount, created_at, customer, "
          "group, kind, owner, priority, project, queue, sender, serial, status, step, template, title",
-         "x.yaml:13:40: error: the value does not suit `serial`: expected text for input field `serial`, found 7"),
+         "x.yaml:13:39: error: the value does not suit `serial`: expected text for input field `serial`, found 7"),
     case("create-work-order-fields",
          macro("create_work_order:\n      template: order\n      fields:\n        amont: 1\n        kind: z"),
          "x.yaml:7:9: error: unknown field `amont` in template `order`; did you mean `amount`?",
@@ -442,3 +442,223 @@ CYCLES = [
 )
 def test_diagnostics(tmp_path: Path, text: str, expected: list[str]) -> None:
     assert diagnostics_of(tmp_path, {"base.yaml": BASE, "x.yaml": text}) == expected
+
+
+EVERY_KIND = {
+    "people.yaml": """
+        kind: Group
+        name: sales
+        supervisor: anna
+        members: [anna, ben]
+        ---
+        kind: Group
+        name: stock
+        ---
+        kind: Role
+        name: clerk
+        permissions: [order.create, order.edit]
+        groups: [sales]
+        ---
+        kind: Customer
+        name: acme
+        projects:
+          - name: web
+    """,
+    "order.yaml": """
+        kind: Field
+        name: region
+        type: select
+        label: Sales region
+        options: [north, {value: south, label: {en: The south, de: Der Süden}}]
+        ---
+        kind: Template
+        name: order
+        range: [sales, stock]
+        fields:
+          - {name: customer_name, type: input, required: true}
+          - region
+          - {name: amount, type: number, min: 0}
+          - {name: price, type: decimal}
+          - {name: due, type: date}
+          - {name: tags, type: multiselect, options: [gift, fragile]}
+          - {name: rush, type: boolean, default: false}
+          - {name: note, type: text}
+        ---
+        kind: Template
+        name: repair
+        label: Repair job
+        end_action: new_work_order
+        fields: [region, {name: serial, type: input, max_length: 20}]
+        ---
+        kind: Queue
+        name: main
+        templates: [order, repair]
+        steps:
+          - name: intake
+            group: sales
+            actions:
+              - {name: check_stock}
+              - {name: send_invoice, label: Send the invoice, plugin: invoice.generate, with: {copies: 2}}
+          - {name: review, group: sales, next: [packing, intake], returns: [previous, supervisor]}
+          - {name: packing, group: stock, returns: [intake]}
+    """,
+    "automation.yaml": """
+        kind: Calendar
+        name: office
+        timezone: Europe/Berlin
+        hours: {mon: ['08:00-12:00', '13:00-17:00'], fri: ['08:00-12:00']}
+        holidays: [{date: '2024-12-25'}]
+        ---
+        kind: SLA
+        name: standard
+        calendar: office
+        templates: [order]
+        when: {all: [{field: amount, gte: 10}, {field: priority, in: [high, urgent]}]}
+        targets: {first_response: 4h, resolution: 2d, steps: {packing: 1d}}
+        warn_before: 1h
+        on_warning: [{comment: {text: soon}}]
+        on_breach: [{assign: {group: sales, method: least_open}}]
+        ---
+        kind: Macro
+        name: gift
+        templates: [order]
+        actions:
+          - set_field: {field: tags, value: [gift]}
+          - set_field: {field: note, value: null}
+        ---
+        kind: Rule
+        name: big_orders
+        on: [created, {event: field_changed, field: amount}]
+        templates: [order]
+        when:
+          any:
+            - {field: amount, gt: 500}
+            - {field: price, lte: 99.5}
+            - {field: due, lt: 2030-01-01}
+            - {field: created_at, gte: '2024-01-01T00:00'}
+            - {field: tags, contains: fragile}
+            - {field: note, contains: urgent}
+            - {field: note, matches: '^(rush|asap)\\b'}
+            - {field: region, not_in: [north]}
+            - {field: rush, equals: true}
+            - {field: customer_name, not_equals: test}
+            - {field: owner, empty: true}
+            - {field: amount, changed: true}
+            - {field: step, equals: review}
+            - {field: queue, equals: main}
+            - {field: customer, equals: acme}
+            - {field: project, equals: web}
+            - {field: sender, equals: orders@acme.example}
+            - not: {field: status, equals: on_hold}
+        do:
+          - set_priority: high
+          - apply_macro: gift
+          - route: {queue: main, step: review, customer: acme, project: web}
+          - email: {to: [owner], subject: 'Big order {{ number }}', body: Have a look.}
+        ---
+        kind: Rule
+        name: any_template
+        on: [{event: step_entered, step: packing}]
+        when: {field: region, equals: south}
+        do:
+          - set_field: {field: region, value: north}
+          - create_work_order: {template: repair, fields: {serial: SN-1, region: south}}
+          - call: {action: invoice.generate, with: {draft: true}}
+        ---
+        kind: Rule
+        name: nightly
+        on: [{event: schedule, schedule: every day 08:00}]
+        queues: [main]
+        when: {field: region, empty: false}
+        do:
+          - set_status: waiting
+    """,
+    "portal.yaml": """
+        kind: Form
+        name: order_form
+        template: order
+        queue: main
+        notify: [sales]
+        pages:
+          - name: who
+            fields:
+              - customer_name
+              - rush
+              - field: note
+                show_if: {field: rush, equals: true}
+          - name: what
+            fields:
+              - amount
+              - field: due
+                require_if: {any: [{field: amount, gt: 100}, {field: customer_name, matches: '^VIP'}]}
+        ---
+        kind: Portal
+        name: web
+        forms: [order_form]
+        templates: [order]
+        visibility: [own, organisation]
+    """,
+}
+
+
+def test_every_kind_links(tmp_path: Path) -> None:
+    workspace = linked(tmp_path, EVERY_KIND)
+
+    assert workspace.settings.name == "t"
+    assert len(workspace.fingerprint) == 64
+    assert set(workspace.groups) == {"sales", "stock"}
+    assert set(workspace.roles) == {"clerk"}
+    assert set(workspace.customers) == {"acme"}
+    assert set(workspace.calendars) == {"office"}
+    assert set(workspace.slas) == {"standard"}
+    assert set(workspace.macros) == {"gift"}
+    assert set(workspace.rules) == {"big_orders", "any_template", "nightly"}
+    assert set(workspace.forms) == {"order_form"}
+    assert set(workspace.portals) == {"web"}
+
+    order = workspace.templates["order"]
+    assert order.label == {"en": "Order"}
+    assert order.end_template == "order"
+    assert order.queues == ("main",)
+    assert [f.name for f in order.fields] == [
+        "customer_name", "region", "amount", "price", "due", "tags", "rush", "note"
+    ]
+    name = order.fields[0]
+    assert (name.label, name.max_length, name.required) == ({"en": "Customer name"}, 255, True)
+    assert (name.location.path, name.location.line) == ("order.yaml", 11)
+    price = order.field("price")
+    assert price is not None and (price.digits, price.places) == (12, 2)
+
+    repair = workspace.templates["repair"]
+    assert repair.label == {"en": "Repair job"}
+    assert repair.end_action == "new_work_order" and repair.end_template == "repair"
+    region = repair.field("region")
+    assert region == order.field("region")  # the shared field, merged into both
+    assert region is not None and region.label == {"en": "Sales region"}
+    assert region.options == ("north", "south")
+    assert region.option_labels == {"north": {"en": "north"}, "south": {"en": "The south", "de": "Der Süden"}}
+    serial = repair.field("serial")
+    assert serial is not None and serial.max_length == 20
+
+    main = workspace.queues["main"]
+    assert main.label == {"en": "Main"}
+    assert main.step_names == ("intake", "review", "packing")
+    intake, review, packing = main.steps
+    assert intake.label == {"en": "Intake"}
+    assert intake.next == ("review",)  # the following step
+    assert review.next == ("packing", "intake")
+    assert review.returns == ("previous", "supervisor")
+    assert packing.next == ("complete",)  # after the last step
+    assert packing.returns == ("intake",)
+    check, invoice = intake.actions
+    assert (check.label, check.plugin, check.skippable) == ({"en": "Check stock"}, None, True)
+    assert (invoice.label, invoice.plugin, invoice.parameters) == (
+        {"en": "Send the invoice"}, "invoice.generate", {"copies": 2}
+    )
+
+
+def test_warnings_do_not_stop_linking(tmp_path: Path) -> None:
+    files = {"base.yaml": BASE, "x.yaml": "kind: Template\nname: job\nend_template: order\n" + JOB_QUEUE}
+    assert diagnostics_of(tmp_path, files) == [
+        "x.yaml:3:15: warning: `end_template` is used only with end_action: new_work_order"
+    ]

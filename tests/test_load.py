@@ -94,7 +94,7 @@ def test_reused_anchor_names_are_allowed_without_warnings() -> None:
         ("a: {x: 1\nb: 2\n", "f.yaml:2:2: error: expected `,` or `}` in the mapping opened at line 1, column 4; "
          "is the closing `}` missing?"),
         ("a: @x\n", "f.yaml:1:4: error: a value cannot start with `@`; put the value in quotes"),
-        ('a: "\\q"\n', "f.yaml:1:6: error: `\\q` is not an escape sequence in double quotes; use single quotes, "
+        ('a: "\\q"\n', "f.yaml:1:5: error: `\\q` is not an escape sequence in double quotes; use single quotes, "
          "or write `\\\\`"),
         ("a: |x\n  t\n", "f.yaml:1:5: error: after `|` or `>` only `-`, `+` or an indentation digit may follow "
          "on the same line; start the text on the next line"),
@@ -124,19 +124,29 @@ def test_unknown_syntax_errors_keep_the_parser_words() -> None:
     [
         ("a: !!python/name:os.system\n", "f.yaml:1:4: error: the tag `!!python/name:os.system` is not allowed; "
          "definitions are plain YAML without tags"),
-        ("a: !!set {x, y}\n", "f.yaml:1:4: error: only text, numbers, true/false, lists and mappings "
-         "are allowed here"),
+        ("a: !!set {x, y}\n", "f.yaml:1:4: error: the tag `!!set` is not allowed; "
+         "definitions are plain YAML without tags"),
         ("a:\n  b: !env HOME\n", "f.yaml:2:6: error: the tag `!env` is not allowed; "
          "definitions are plain YAML without tags"),
-        ("a: !!binary aGVsbG8=\n", "f.yaml:1:4: error: only text, numbers, true/false, lists and mappings "
-         "are allowed here"),
-        ("? [a, b]\n: 1\n", "f.yaml:1:1: error: a key must be plain text, not a mapping, a list or a tagged value"),
+        ("a: !!binary aGVsbG8=\n", "f.yaml:1:4: error: the tag `!!binary` is not allowed; "
+         "definitions are plain YAML without tags"),
+        ("a: !!int x\n", "f.yaml:1:4: error: `x` is not a number"),
+        ("a: .inf\n", "f.yaml:1:4: error: `.inf` is not a usable number"),
+        ("? [a, b]\n: 1\n", "f.yaml:1:1: error: a key must be plain text, not a mapping or a list"),
     ],
 )
 def test_unsupported_values(text: str, message: str) -> None:
     documents, errors = parse(text)
     assert documents == []
     assert errors == [message]
+
+
+@pytest.mark.parametrize("text", ["a: !!float x\n", "a: !!int 0x\n", "a: !!bool maybe\n", "a: 1e999\n"])
+def test_odd_scalars_give_a_located_error_not_a_traceback(text: str) -> None:
+    documents, errors = parse(text)
+    assert documents == [] or documents[0].data["a"] is not None
+    assert len(errors) <= 1
+    assert all(e.startswith("f.yaml:1:") and ": error: " in e for e in errors)
 
 
 def test_only_the_bad_document_of_a_file_is_dropped() -> None:

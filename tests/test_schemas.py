@@ -16,20 +16,7 @@ from engine.schemas import COMMON, DOCUMENT, DRAFT, WORKSPACE_KIND, generate_sch
 DEFINITIONS = Path(__file__).resolve().parents[1] / "definitions"
 GENERATED = generate_schemas()
 
-KNOWN_UNDESCRIBED = frozenset(
-    {
-        *((schema_file(kind), "kind") for kind in [*DOCUMENT_KINDS, WORKSPACE_KIND]),
-        (DOCUMENT, "kind"),
-        (COMMON, "WeekHours.mon"),
-        (COMMON, "WeekHours.tue"),
-        (COMMON, "WeekHours.wed"),
-        (COMMON, "WeekHours.thu"),
-        (COMMON, "WeekHours.fri"),
-        (COMMON, "WeekHours.sat"),
-        (COMMON, "WeekHours.sun"),
-        (schema_file("SLA"), "targets"),
-    }
-)
+KNOWN_UNDESCRIBED: frozenset[tuple[str, str]] = frozenset()
 """Properties still without a description (to be fixed in engine/model and engine/schemas).
 
 The test below fails on any property missing from this list, and on any entry here
@@ -53,7 +40,7 @@ def test_one_schema_per_kind() -> None:
         assert schema["title"] == kind
         assert schema["type"] == "object"
         assert schema["additionalProperties"] is False
-        assert schema["properties"]["kind"] == {"enum": [kind]}
+        assert schema["properties"]["kind"]["enum"] == [kind]
 
 
 def _properties(node: Any, owner: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -131,7 +118,7 @@ def _document_validator() -> Draft202012Validator:
 def test_document_schema_lists_every_kind() -> None:
     schema = GENERATED[DOCUMENT]
     kinds = [*DOCUMENT_KINDS, WORKSPACE_KIND]
-    assert schema["properties"]["kind"] == {"enum": kinds}
+    assert schema["properties"]["kind"]["enum"] == kinds
     branches = {b["if"]["properties"]["kind"]["const"]: b["then"]["$ref"] for b in schema["allOf"]}
     assert branches == {kind: schema_file(kind) for kind in kinds}
 

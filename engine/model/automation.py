@@ -236,13 +236,13 @@ ClockRange = Annotated[str, describe("Opening hours as HH:MM-HH:MM.", pattern=CL
 class WeekHours(Definition, frozen=True, kw_only=True):
     """Working hours per weekday; a day not listed is closed."""
 
-    mon: tuple[ClockRange, ...] = ()
-    tue: tuple[ClockRange, ...] = ()
-    wed: tuple[ClockRange, ...] = ()
-    thu: tuple[ClockRange, ...] = ()
-    fri: tuple[ClockRange, ...] = ()
-    sat: tuple[ClockRange, ...] = ()
-    sun: tuple[ClockRange, ...] = ()
+    mon: Annotated[tuple[ClockRange, ...], describe("Monday's working hours.")] = ()
+    tue: Annotated[tuple[ClockRange, ...], describe("Tuesday's working hours.")] = ()
+    wed: Annotated[tuple[ClockRange, ...], describe("Wednesday's working hours.")] = ()
+    thu: Annotated[tuple[ClockRange, ...], describe("Thursday's working hours.")] = ()
+    fri: Annotated[tuple[ClockRange, ...], describe("Friday's working hours.")] = ()
+    sat: Annotated[tuple[ClockRange, ...], describe("Saturday's working hours.")] = ()
+    sun: Annotated[tuple[ClockRange, ...], describe("Sunday's working hours.")] = ()
 
 
 class Holiday(Definition, frozen=True, kw_only=True):
@@ -281,7 +281,7 @@ class SLA(Definition, frozen=True, kw_only=True, tag_field="kind", tag="SLA"):
     calendar: Annotated[Identity | None, describe("The calendar time is counted in (default: around the clock).")] = None
     templates: Annotated[tuple[Identity, ...], describe("Applies to these templates (default: all).")] = ()
     when: Annotated[Condition | None, describe("Applies only to work orders matching this.")] = None
-    targets: SlaTargets
+    targets: Annotated[SlaTargets, describe("The times to meet.")]
     pause_on: Annotated[
         tuple[Status, ...], describe("The clock stops while a work order has one of these statuses.")
     ] = ()
