@@ -1,4 +1,4 @@
-"""The ``routecard`` command: init, check, plan, apply, schema, demo.
+"""The ``routecard`` command: init, check, plan, apply, demo, schema.
 
 Exit codes: 0 fine, 1 definition errors or a refused plan, 2 usage errors.
 """
@@ -109,6 +109,33 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .compile import compile_schema
+    from .migrate import apply_workspace
+
+    root = _workspace_dir(args.dir)
+    diagnostics = Diagnostics()
+    linked = open_workspace(root, diagnostics)
+    _print_diagnostics(diagnostics.sorted(), sys.stderr)
+    url = _database_url(args, root, linked.settings.database)
+    print(f"Checked {root}: {len(linked.templates)} templates, {len(linked.queues)} queues, "
+          f"{len(linked.rules)} rules, {len(linked.forms)} forms.")
+    plan = asyncio.run(apply_workspace(linked, url))
+    print(plan.render(applied=True))
+    print()
+    schema = compile_schema(linked)
+    for template in linked.templates.values():
+        table = next(t for t in schema.tables if t.template == template.name)
+        columns = ", ".join(f"{c.name} {c.type}" for c in table.columns[1:])
+        print(f"template `{template.name}` -> table {table.name}: {columns}")
+    for queue in linked.queues.values():
+        route = " -> ".join(step.name for step in queue.steps)
+        print(f"queue `{queue.name}`: {route} -> complete")
+    print(f"\nThe database is ready: {plan.database}")
+    print("Change a definition, then run `routecard plan` and `routecard apply` on the folder to migrate it.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="routecard", description="Order and work-order workflows described in YAML.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -134,6 +161,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow steps that delete data (purged fields)")
     with_db(p)
     p.set_defaults(func=cmd_apply)
+    p = sub.add_parser("demo", help="check and apply an example workspace and show what it created")
+    p.add_argument("dir", nargs="?", default="examples/ecommerce-workorders")
+    with_db(p)
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("schema", help="write the definition language's JSON Schemas")
     p.add_argument("--out", default="definitions", help="folder to write into (default: definitions)")
     p.set_defaults(func=cmd_schema)

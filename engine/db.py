@@ -8,6 +8,7 @@ checked and quoted with ``engine.identifiers.quote``.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -107,7 +108,10 @@ async def connect(url: str) -> Database:
             raise DatabaseError(f"cannot create the folder for {file}: {exc.strerror}") from None
         database = Database(url, SQLiteEngine(path=str(file), log_queries=False), "sqlite")
     elif parts.scheme in ("postgresql", "postgres"):
-        database = Database(url, PostgresEngine(config={"dsn": url}, log_queries=False), "postgresql")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # piccolo warns when it cannot read the server version
+            engine = PostgresEngine(config={"dsn": url}, log_queries=False)
+        database = Database(url, engine, "postgresql")
     else:
         raise UsageError(f"{url}: unsupported database; use sqlite:///path.db or postgresql://user@host/db")
     try:
