@@ -177,7 +177,7 @@ QUEUES = [
          queue("  - name: a\n  - name: b\n    group: stock\n    returns: [supervisor]\n"),
          "x.yaml:8:15: error: group `stock` has no supervisor to return to"),
     case("step-return-unknown", queue("  - name: a\n  - name: b\n    returns: [c]\n"),
-         "x.yaml:7:15: error: unknown return path (previous, supervisor or an earlier step) `c`; "
+         "x.yaml:7:15: error: unknown return path `c`; "
          "known: a, previous, supervisor"),
     case("step-action-with-without-plugin",
          queue("  - name: a\n    actions:\n      - name: bill\n        with: {amount: 3}\n"),
@@ -194,6 +194,8 @@ QUEUES = [
          "x.yaml:3:27: error: template `repair` appears twice (first at x.yaml:3:19)"),
     case("queue-step-twice", queue("  - {name: a, next: complete}\n  - {name: a}\n"),
          "x.yaml:6:12: error: queue `q` has two steps named `a`"),
+    case("queue-step-twice-default-next", queue("  - name: a\n  - name: a\n"),
+         "x.yaml:6:11: error: queue `q` has two steps named `a`"),
     case("queue-retired-steps", queue("  - name: a\nretired_steps:\n  a: complete\n  old: gone\n"),
          "x.yaml:7:3: error: `a` is still a step of queue `q`; only removed steps can be retired",
          "x.yaml:8:8: error: unknown step `gone` in queue `q`; known: a, complete"),

@@ -91,10 +91,8 @@ def link_rules(linker: Linker, templates: dict[str, ResolvedTemplate]) -> dict[s
     for name, entry in linker.of("Rule").items():
         rule: Rule = entry.definition
         ok = True
-        for index, template in enumerate(rule.templates):
-            ok &= linker.require("Template", template, entry.at("templates", index), "template")
-        for index, queue in enumerate(rule.queues):
-            ok &= linker.require("Queue", queue, entry.at("queues", index), "queue")
+        ok &= linker.require_all("Template", rule.templates, entry, "templates", "template")
+        ok &= linker.require_all("Queue", rule.queues, entry, "queues", "queue")
         for index, trigger in enumerate(rule.on):
             if isinstance(trigger, str):
                 if trigger == "schedule":
@@ -129,8 +127,7 @@ def link_macros(linker: Linker, templates: dict[str, ResolvedTemplate]) -> dict[
     for name, entry in linker.of("Macro").items():
         macro: Macro = entry.definition
         ok = True
-        for index, template in enumerate(macro.templates):
-            ok &= linker.require("Template", template, entry.at("templates", index), "template")
+        ok &= linker.require_all("Template", macro.templates, entry, "templates", "template")
         scope = template_scope(linker, templates, macro.templates, f"macro `{name}`")
         ok &= link_actions(linker, entry, ("actions",), macro.actions, scope, templates)
         for index, action in enumerate(macro.actions):
@@ -196,8 +193,7 @@ def link_slas(linker: Linker, templates: dict[str, ResolvedTemplate]) -> dict[st
         ok = True
         if sla.calendar is not None:
             ok &= linker.require("Calendar", sla.calendar, entry.at("calendar"), "calendar")
-        for index, template in enumerate(sla.templates):
-            ok &= linker.require("Template", template, entry.at("templates", index), "template")
+        ok &= linker.require_all("Template", sla.templates, entry, "templates", "template")
         targets = sla.targets
         if not (targets.first_response or targets.next_response or targets.resolution or targets.steps):
             linker.error(entry.at("targets"), "the SLA sets no target")

@@ -65,6 +65,14 @@ class Linker:
         self.unknown(kind, name, self.of(kind), location, what)
         return False
 
+    def require_all(self, kind: str, names: Sequence[str], entry: Entry[Any], key: str,
+                    what: str | None = None) -> bool:
+        """``require`` for each name of the list at ``key`` in ``entry``; all errors are reported."""
+        ok = True
+        for index, name in enumerate(names):
+            ok &= self.require(kind, name, entry.at(key, index), what)
+        return ok
+
     def unknown(
         self,
         kind: str,

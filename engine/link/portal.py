@@ -20,8 +20,7 @@ def link_forms(linker: Linker, templates: dict[str, ResolvedTemplate],
             if form.queue in queues and form.template not in queues[form.queue].templates:
                 linker.error(entry.at("queue"), f"queue `{form.queue}` does not serve template `{form.template}`")
                 ok = False
-        for index, group in enumerate(form.notify):
-            ok &= linker.require("Group", group, entry.at("notify", index), "group")
+        ok &= linker.require_all("Group", form.notify, entry, "notify", "group")
         linker.check_unique(entry, ("pages",), [p.name for p in form.pages], "page")
         asked: dict[str, tuple[int, int]] = {}
         for page_index, page in enumerate(form.pages):
@@ -95,10 +94,8 @@ def link_portals(linker: Linker) -> dict[str, Portal]:
     for name, entry in linker.of("Portal").items():
         portal: Portal = entry.definition
         ok = True
-        for index, form in enumerate(portal.forms):
-            ok &= linker.require("Form", form, entry.at("forms", index), "form")
-        for index, template in enumerate(portal.templates):
-            ok &= linker.require("Template", template, entry.at("templates", index), "template")
+        ok &= linker.require_all("Form", portal.forms, entry, "forms", "form")
+        ok &= linker.require_all("Template", portal.templates, entry, "templates", "template")
         linker.check_unique(entry, ("visibility",), portal.visibility, "visibility")
         if ok:
             out[name] = portal

@@ -27,8 +27,7 @@ def link_roles(linker: Linker) -> dict[str, Role]:
         role: Role = entry.definition
         linker.check_unique(entry, ("permissions",), role.permissions, "permission")
         ok = True
-        for index, group in enumerate(role.groups):
-            ok &= linker.require("Group", group, entry.at("groups", index), "group")
+        ok &= linker.require_all("Group", role.groups, entry, "groups", "group")
         if ok:
             out[name] = role
     return out
@@ -104,7 +103,7 @@ def _link_step(linker: Linker, entry: Entry[Queue], index: int, names: list[str]
                 ok = False
         elif way not in names[:index]:
             known = ["previous", "supervisor", *names[:index]]
-            linker.unknown("return", way, known, where, "return path (previous, supervisor or an earlier step)")
+            linker.unknown("return", way, known, where, "return path")
             ok = False
     for position, action in enumerate(step.actions):
         if action.with_ and action.plugin is None:
@@ -187,9 +186,11 @@ def link_queues(linker: Linker) -> dict[str, ResolvedQueue]:
         for index, step_name in enumerate(names):
             if step_name in names[:index]:
                 linker.error(entry.at("steps", index, "name"), f"queue `{name}` has two steps named `{step_name}`")
+        if duplicate:  # routing between same-named steps would only add confusing errors
+            continue
         steps = [_link_step(linker, entry, i, names, ranges) for i in range(len(queue.steps))]
         resolved = [s for s in steps if s is not None]
-        if duplicate or len(resolved) != len(steps):
+        if len(resolved) != len(steps):
             continue
         ok &= _check_flow(linker, entry, resolved)
         for old, target in queue.retired_steps.items():
