@@ -20,6 +20,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
 from .errors import DatabaseError, UsageError
+from .sqlite import SharedSQLiteEngine
 
 Dialect = Literal["sqlite", "postgresql"]
 DEFAULT_SQLITE = ".routecard/routecard.db"
@@ -41,7 +42,7 @@ def default_url(root: Path, configured: str | None) -> str:
 class Database:
     """One database, reached through a piccolo engine."""
 
-    def __init__(self, url: str, engine: Engine, dialect: Dialect) -> None:
+    def __init__(self, url: str, engine: Engine[Any], dialect: Dialect) -> None:
         self.url = url
         self.engine = engine
         self.dialect: Dialect = dialect
@@ -89,6 +90,8 @@ class Database:
             self._pool = True
 
     async def close(self) -> None:
+        if isinstance(self.engine, SharedSQLiteEngine):
+            await self.engine.close()
         if isinstance(self.engine, PostgresEngine) and self._pool:
             await self.engine.close_connection_pool()
             self._pool = False
@@ -106,7 +109,7 @@ async def connect(url: str) -> Database:
             file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder for {file}: {exc.strerror}") from None
-        database = Database(url, SQLiteEngine(path=str(file), log_queries=False), "sqlite")
+        database = Database(url, SharedSQLiteEngine(path=str(file), log_queries=False), "sqlite")
     elif parts.scheme in ("postgresql", "postgres"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # piccolo warns when it cannot read the server version
@@ -118,6 +121,4 @@ async def connect(url: str) -> Database:
         await database.fetch("SELECT 1 AS ok")
     except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach it"
         raise DatabaseError(f"cannot reach the database {database.display_url}: {exc}") from None
-    if database.dialect == "sqlite":
-        await database.execute("PRAGMA journal_mode=WAL")
     return database

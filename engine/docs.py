@@ -148,7 +148,7 @@ class _Page:
             return "one of " + ", ".join(_code(v) for v in values)
         if "const" in node:
             return _code(node["const"])
-        kind = node.get("type")
+        kind: str | list[str] | None = node.get("type")
         if kind == "array":
             inner = self.type_of(node.get("items"))
             words = f"list of ({inner})" if " or " in inner else f"list of {_plural(inner)}"

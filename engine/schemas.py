@@ -19,7 +19,7 @@ import msgspec
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from .model import DOCUMENT_KINDS, Workspace
+from .model import DOCUMENT_KINDS, Definition, Workspace
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 COMMON = "common.schema.json"
@@ -58,7 +58,7 @@ def _simplify(node: Any) -> Any:
 
 def generate_schemas() -> dict[str, dict[str, Any]]:
     """Every schema file of the language, by file name (pure; nothing is written)."""
-    kinds = {**DOCUMENT_KINDS, WORKSPACE_KIND: Workspace}
+    kinds: dict[str, type[Definition]] = {**DOCUMENT_KINDS, WORKSPACE_KIND: Workspace}
     _, components = msgspec.json.schema_components(
         list(kinds.values()), ref_template=COMMON + "#/$defs/{name}"
     )

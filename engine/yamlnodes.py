@@ -17,7 +17,9 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:  # libyaml bindings: optional, much faster
-    from ruamel.yaml.cyaml import CSafeLoader
+    from ruamel.yaml.cyaml import CSafeLoader as _CSafeLoader
+
+    CSafeLoader: type[_CSafeLoader] | None = _CSafeLoader
 except ImportError:  # pragma: no cover - depends on the platform's wheels
     CSafeLoader = None
 

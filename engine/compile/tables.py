@@ -7,6 +7,7 @@ The runtime queries through these; their declared types match the DDL in ``ddl``
 from __future__ import annotations
 
 import re
+from typing import Any, TypedDict
 
 from piccolo.columns import (
     JSON,
@@ -33,12 +34,20 @@ from .spec import ColumnSpec, SchemaSpec
 _PARAMETRISED = re.compile(r"^(varchar|numeric)\((\d+)(?:,(\d+))?\)$")
 
 
+class _Common(TypedDict, total=False):
+    """Keyword arguments every column gets."""
+
+    null: bool
+    unique: bool
+    default: None
+
+
 def _class_name(table: str) -> str:
     return "".join(part.capitalize() for part in table.split("_"))
 
 
-def _column(spec: ColumnSpec, tables: dict[str, type[Table]], engine: Engine) -> Column:
-    common = {"null": spec.nullable, "unique": spec.unique}
+def _column(spec: ColumnSpec, tables: dict[str, type[Table]], engine: Engine[Any]) -> Column:
+    common: _Common = {"null": spec.nullable, "unique": spec.unique}
     if spec.nullable:
         common["default"] = None
     if spec.references:
@@ -62,7 +71,7 @@ def _column(spec: ColumnSpec, tables: dict[str, type[Table]], engine: Engine) ->
     return simple[kind](**common)
 
 
-def build_tables(schema: SchemaSpec, engine: Engine) -> dict[str, type[Table]]:
+def build_tables(schema: SchemaSpec, engine: Engine[Any]) -> dict[str, type[Table]]:
     """A piccolo Table class per table of ``schema``, bound to ``engine``, by table name."""
     tables: dict[str, type[Table]] = {}
     for spec in schema.tables:

@@ -67,7 +67,9 @@ def _diff_columns(table: TableSpec, prev: TableSpec, template: ResolvedTemplate 
     taken = set(prev_columns) | current
     used: set[str] = set()
     kept: list[ColumnSpec] = []
-    where = {"table": table.name, "template": table.template}
+    def step(op: Op, **details: Any) -> Step:
+        return Step(op=op, table=table.name, template=table.template, **details)
+
     for column in table.columns:
         old = prev_columns.get(column.name)
         if old is None:
@@ -75,33 +77,33 @@ def _diff_columns(table: TableSpec, prev: TableSpec, template: ResolvedTemplate 
             moved = prev_columns.get(source or "")
             if moved is not None and source not in current:
                 used.add(moved.name)
-                steps.append(Step(op="rename_column", column=column.name, old=moved.name, new=column.name, **where))
+                steps.append(step("rename_column", column=column.name, old=moved.name, new=column.name))
                 if moved.type != column.type:
-                    steps.append(Step(op="change_type", column=column.name, old=moved.type, new=column.type,
-                                      payload={"read_from": moved.name}, **where))
+                    steps.append(step("change_type", column=column.name, old=moved.type, new=column.type,
+                                      payload={"read_from": moved.name}))
                 continue
-            steps.append(Step(op="add_column", column=column.name, column_spec=column, **where))
+            steps.append(step("add_column", column=column.name, column_spec=column))
             continue
         used.add(column.name)
         if old.archived and old.type != column.type:
             aside = _free_name(column.name, taken)
             taken.add(aside)
-            steps.append(Step(op="rename_column", column=aside, old=column.name, new=aside, **where))
-            steps.append(Step(op="add_column", column=column.name, column_spec=column, **where))
+            steps.append(step("rename_column", column=aside, old=column.name, new=aside))
+            steps.append(step("add_column", column=column.name, column_spec=column))
             kept.append(msgspec.structs.replace(old, name=aside))
             continue
         if old.archived:
-            steps.append(Step(op="restore_column", column=column.name, **where))
+            steps.append(step("restore_column", column=column.name))
         if old.type != column.type:
-            steps.append(Step(op="change_type", column=column.name, old=old.type, new=column.type, **where))
+            steps.append(step("change_type", column=column.name, old=old.type, new=column.type))
     for old in prev.columns:
         if old.name in used:
             continue
         if old.name in purge:
-            steps.append(Step(op="purge_column", column=old.name, destructive=True, **where))
+            steps.append(step("purge_column", column=old.name, destructive=True))
             continue
         if not old.archived:
-            steps.append(Step(op="archive_column", column=old.name, **where))
+            steps.append(step("archive_column", column=old.name))
         kept.append(msgspec.structs.replace(old, archived=True))
     return kept
 

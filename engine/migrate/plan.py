@@ -176,27 +176,29 @@ async def _customers(db: Database, workspace: LinkedWorkspace, live: LiveSchema,
     language = workspace.settings.language
     for name, customer in sorted(workspace.customers.items()):
         label = _label(customer.label, name, language)
-        wanted = {
+        project_labels = [_label(p.label, p.name, language) for p in customer.projects]
+        wanted: dict[str, Any] = {
             "name": name,
             "label": label,
             "hourly_rate": customer.hourly_rate,
             "email_domains": list(customer.email_domains),
             "projects": [
-                {"name": p.name, "label": _label(p.label, p.name, language), "hourly_rate": p.hourly_rate}
-                for p in customer.projects
+                {"name": p.name, "label": p_label, "hourly_rate": p.hourly_rate}
+                for p, p_label in zip(customer.projects, project_labels)
             ],
         }
-        row = existing.get(name)
-        same = row is not None and row["label"] == label and _rate(row["hourly_rate"]) == customer.hourly_rate
+        current = existing.get(name)
+        same = (current is not None and current["label"] == label
+                and _rate(current["hourly_rate"]) == customer.hourly_rate)
         have = projects.get(name, {})
         same = same and all(
-            p["name"] in have and have[p["name"]]["label"] == p["label"]
-            and _rate(have[p["name"]]["hourly_rate"]) == p["hourly_rate"]
-            for p in wanted["projects"]
+            p.name in have and have[p.name]["label"] == p_label
+            and _rate(have[p.name]["hourly_rate"]) == p.hourly_rate
+            for p, p_label in zip(customer.projects, project_labels)
         )
         if not same:
             steps.append(Step(op="upsert_customer", table="rc_customer", new=name,
-                              old="update" if row is not None else "create", payload=wanted))
+                              old="update" if current is not None else "create", payload=wanted))
 
 
 def _label(label: str | dict[str, str] | None, fallback: str, language: str) -> str:

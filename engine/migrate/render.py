@@ -15,6 +15,10 @@ def _n(count: int | None, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
+def _are(count: int | None) -> str:
+    return "is" if count == 1 else "are"
+
+
 def _field(step: Step) -> str:
     if step.template:
         return f"field `{step.column}` of template `{step.template}` ({step.table}.{step.column})"
@@ -25,15 +29,15 @@ def describe(step: Step) -> str:
     """One line for one step, with its sign: + adds, ~ changes, - keeps aside, ! deletes data."""
     op = step.op
     if op == "create_table":
-        spec = step.table_spec
-        columns = len(spec.columns) if spec else 0
-        what = f" for template `{step.template}` ({_n(columns - 1, 'field')})" if step.template else ""
+        table_spec = step.table_spec
+        count = len(table_spec.columns) if table_spec else 0
+        what = f" for template `{step.template}` ({_n(count - 1, 'field')})" if step.template else ""
         return f"+ create table {step.table}{what}"
     if op == "restore_table":
         return f"+ restore table {step.table}: template `{step.template}` is back, with its kept data"
     if op == "archive_table":
         return (f"- archive table {step.table}: template `{step.template}` was removed; its "
-                f"{_n(step.rows, 'row')} are kept")
+                f"{_n(step.rows, 'row')} {_are(step.rows)} kept")
     if op == "add_column":
         spec = step.column_spec
         kind = f"{spec.field} field, {spec.type}" if spec and spec.field else (spec.type if spec else "")
@@ -47,15 +51,16 @@ def describe(step: Step) -> str:
     if op == "restore_column":
         return f"+ restore {_field(step)}: the field is back, with its {_n(step.rows, 'kept value')}"
     if op == "archive_column":
-        return (f"- archive {_field(step)}: the field was removed; its {_n(step.rows, 'value')} are kept "
+        return (f"- archive {_field(step)}: the field was removed; its {_n(step.rows, 'value')} "
+                f"{_are(step.rows)} kept "
                 f"(list it under `purge:` to delete them)")
     if op == "purge_column":
         return f"! purge {_field(step)}: deletes {_n(step.rows, 'value')} [destructive]"
     if op == "drop_index":
         return f"- drop index {step.index.name if step.index else ''} on {step.table}"
     if op == "create_index":
-        columns = ", ".join(step.index.columns) if step.index else ""
-        return f"+ create index {step.index.name if step.index else ''} on {step.table} ({columns})"
+        names = ", ".join(step.index.columns) if step.index else ""
+        return f"+ create index {step.index.name if step.index else ''} on {step.table} ({names})"
     if op == "move_orders":
         queue = (step.payload or {}).get("queue", "")
         samples = ", ".join(step.samples) + (", ..." if (step.rows or 0) > len(step.samples) else "")
@@ -98,6 +103,8 @@ def render_plan(plan: Plan, *, applied: bool = False) -> str:
         lines.append(describe(step))
     summary = f"{_n(len(plan.changes), 'change')}"
     if plan.destructive:
-        summary += f", {_n(len(plan.destructive), 'destructive step')} (apply needs --allow-destructive)"
+        summary += f", {_n(len(plan.destructive), 'destructive step')}"
+        if not applied:
+            summary += " (apply needs --allow-destructive)"
     lines.append(("Applied: " if applied else "Plan: ") + summary + ".")
     return "\n".join(lines)

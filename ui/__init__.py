@@ -1,0 +1,1 @@
+"""Routecard's web layer (Litestar JSON API and HTMX screens); it depends on ``engine``, never the reverse."""
