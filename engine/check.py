@@ -135,7 +135,9 @@ class _Explainer:
         path = list(error.absolute_path)
         where = f"`{path_text(path)}`"
         keyword = error.validator
-        instance = error.instance
+        # Both are set on every error a validator reports (the stubs also allow jsonschema's Unset).
+        instance: Any = error.instance
+        value: Any = error.validator_value
         schema = error.schema if isinstance(error.schema, dict) else {}
         at = self.document.locate(path)
         if keyword == "additionalProperties":
@@ -152,7 +154,7 @@ class _Explainer:
             return out
         if keyword == "required":
             out = []
-            for key in error.validator_value:
+            for key in value:
                 if isinstance(instance, dict) and key not in instance:
                     owner = self.kind if not path else f"`{path_text(path)}`"
                     description = schema.get("properties", {}).get(key, {}).get("description", "")
@@ -160,34 +162,34 @@ class _Explainer:
                     out.append(Diagnostic(at, f"missing required key `{key}` in {owner}{extra}"))
             return out
         if keyword == "type":
-            return [Diagnostic(at, f"{where} should be {_expected(error.validator_value)}, found {shown(instance)}")]
+            return [Diagnostic(at, f"{where} should be {_expected(value)}, found {shown(instance)}")]
         if keyword in ("enum", "const"):
-            options = error.validator_value if keyword == "enum" else [error.validator_value]
+            options = value if keyword == "enum" else [value]
             hint = did_you_mean(str(instance), [str(o) for o in options]) if isinstance(instance, str) else ""
             listed = ", ".join(str(o) for o in options)
             return [Diagnostic(at, f"{where} must be one of: {listed}; found {shown(instance)}{hint}")]
         if keyword == "pattern":
             if instance == "" and schema.get("minLength", 0) >= 1:
                 return []  # "must not be empty" says it
-            return [Diagnostic(at, self._pattern_message(where, instance, error.validator_value, schema))]
+            return [Diagnostic(at, self._pattern_message(where, instance, value, schema))]
         if keyword in ("maxLength", "minLength"):
-            if keyword == "minLength" and error.validator_value == 1:
+            if keyword == "minLength" and value == 1:
                 return [Diagnostic(at, f"{where} must not be empty")]
             bound = "at most" if keyword == "maxLength" else "at least"
             return [
                 Diagnostic(
                     at,
-                    f"{where} must be {bound} {error.validator_value} characters long, "
+                    f"{where} must be {bound} {value} characters long, "
                     f"found {len(instance)} characters",
                 )
             ]
         if keyword in ("minItems", "maxItems"):
             bound = "at least" if keyword == "minItems" else "at most"
-            n = error.validator_value
+            n = value
             return [Diagnostic(at, f"{where} needs {bound} {n} item{'s' if n != 1 else ''}, found {len(instance)}")]
         if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             bound = {"minimum": "at least", "maximum": "at most"}.get(keyword, keyword)
-            return [Diagnostic(at, f"{where} must be {bound} {error.validator_value}, found {shown(instance)}")]
+            return [Diagnostic(at, f"{where} must be {bound} {value}, found {shown(instance)}")]
         if keyword in ("anyOf", "oneOf"):
             return self._alternatives(error, where, at)
         return [Diagnostic(at, f"{where}: {error.message}")]
@@ -232,10 +234,11 @@ class _Explainer:
 
 def _mismatch(error: ValidationError) -> list[list[str]]:
     """The types a branch accepts, when ``error`` says the value's type is not among them."""
+    value: Any = error.validator_value  # set on every error a validator reports
     if error.validator == "type":
-        return [[error.validator_value] if isinstance(error.validator_value, str) else error.validator_value]
+        return [[value] if isinstance(value, str) else value]
     if error.validator in ("enum", "const"):
-        options = error.validator_value if error.validator == "enum" else [error.validator_value]
+        options = value if error.validator == "enum" else [value]
         types = list(dict.fromkeys(_type_of(o) for o in options))
         if _type_of(error.instance) not in types:
             return [types]
@@ -265,7 +268,7 @@ def document_kind(document: Document, diagnostics: Diagnostics) -> str | None:
                 f"put {shown(kind)} definitions in another file",
             )
             return None
-        return kind
+        return WORKSPACE_KIND
     if kind == WORKSPACE_KIND:
         diagnostics.error(document.locate(["kind"]), f"workspace settings belong in {WORKSPACE_FILE}")
         return None

@@ -40,3 +40,58 @@ class PlanRefused(RoutecardError):
 
 class DatabaseError(RoutecardError):
     """The database could not be reached or is not in the state Routecard expects."""
+
+
+class ServiceError(RoutecardError):
+    """A request to the runtime was refused; nothing was changed.
+
+    ``code`` is stable for programs; ``errors`` lists problems by field path
+    (``fields.quantity``, ``version``), each ``{"field": ..., "message": ...}``.
+    """
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+
+
+class NotFound(ServiceError):
+    """The thing does not exist, or the caller may not know that it does."""
+
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ServiceError):
+    """The caller may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Invalid(ServiceError):
+    """The input breaks the definitions: unknown fields, wrong types, missing required values."""
+
+    status = 422
+    code = "invalid"
+
+
+class Refused(ServiceError):
+    """The workflow does not allow this now (a cancelled order, an action already done, ...)."""
+
+    status = 409
+    code = "refused"
+
+
+class Conflict(ServiceError):
+    """The work order changed since the caller read it: ``changed`` names what changed."""
+
+    status = 409
+    code = "conflict"
+
+    def __init__(self, detail: str, current_version: int, changed: list[str]) -> None:
+        super().__init__(detail, [{"field": "version", "message": detail}])
+        self.current_version = current_version
+        self.changed = changed

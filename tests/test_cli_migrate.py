@@ -37,9 +37,9 @@ def test_plan_apply_plan(tmp_path: Path, database_url: str, capsys: pytest.Captu
     code, out, _ = run(capsys, "plan", str(root), "--db", database_url)
     assert code == 0
     assert "+ create table tpl_order for template `order` (1 field)" in out
-    assert out.strip().endswith("Plan: 21 changes.")
+    assert out.strip().endswith("Plan: 23 changes.")
     code, out, _ = run(capsys, "apply", str(root), "--db", database_url)
-    assert code == 0 and "Applied: 21 changes." in out
+    assert code == 0 and "Applied: 23 changes." in out
     code, out, _ = run(capsys, "plan", str(root), "--db", database_url)
     assert code == 0 and "No changes: the database is up to date." in out
 

@@ -41,6 +41,10 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="customer_id", type="bigint", references="rc_customer"),
         _now("created_at", nullable=True),
     )),
+    T(name="rc_user_role", columns=(
+        C(name="user_id", type="bigint", nullable=False, references="rc_user", on_delete="cascade", default=0),
+        C(name="role", type="varchar(40)", nullable=False, default=""),
+    ), indexes=(I(name="rc_user_role_unique", columns=("user_id", "role"), unique=True),)),
     T(name="rc_group", columns=(
         C(name="name", type="varchar(40)", nullable=False, unique=True, default=""),
         C(name="supervisor_id", type="bigint", references="rc_user"),
@@ -70,6 +74,7 @@ CORE_TABLES: tuple[T, ...] = (
         _now("cancelled_at", nullable=True),
         C(name="version", type="integer", nullable=False, default=1),
         C(name="definition_version", type="varchar(64)", nullable=False, default=""),
+        C(name="path", type="json"),
     ), indexes=(
         I(name="rc_work_order_queue_step", columns=("queue", "step", "created_at")),
         I(name="rc_work_order_status", columns=("status", "created_at")),
@@ -97,6 +102,7 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="after", type="json"),
         C(name="source", type="varchar(300)"),
         C(name="definition_version", type="varchar(64)"),
+        C(name="version", type="integer"),
     ), indexes=(I(name="rc_event_order", columns=("work_order_id", "id")),)),
     T(name="rc_message", columns=(
         C(name="work_order_id", type="bigint", nullable=False, references="rc_work_order", default=0),
@@ -179,6 +185,12 @@ CORE_TABLES: tuple[T, ...] = (
         _now("last_used_at", nullable=True),
         _now("expires_at", nullable=True),
     )),
+    T(name="rc_idempotency", columns=(
+        C(name="key", type="varchar(200)", nullable=False, default=""),
+        C(name="user_id", type="bigint", references="rc_user", on_delete="cascade"),
+        C(name="work_order_id", type="bigint", nullable=False, references="rc_work_order", default=0),
+        _now("created_at"),
+    ), indexes=(I(name="rc_idempotency_key", columns=("user_id", "key"), unique=True),)),
     T(name="rc_counter", columns=(
         C(name="name", type="varchar(60)", nullable=False, unique=True, default=""),
         C(name="value", type="bigint", nullable=False, default=0),

@@ -154,7 +154,7 @@ def link_calendars(linker: Linker) -> dict[str, Calendar]:
             linker.error(entry.at("timezone"), problem)
             ok = False
         for day in WEEKDAYS:
-            spans = []
+            spans: list[tuple[int, int, str]] = []
             for index, text in enumerate(getattr(calendar.hours, day)):
                 start, end = (_minutes(t) for t in text.split("-"))
                 if start >= end or end > 24 * 60:
@@ -198,11 +198,11 @@ def link_slas(linker: Linker, templates: dict[str, ResolvedTemplate]) -> dict[st
         if not (targets.first_response or targets.next_response or targets.resolution or targets.steps):
             linker.error(entry.at("targets"), "the SLA sets no target")
             ok = False
-        scope = set(sla.templates) or set(linker.of("Template"))
+        covered = set(sla.templates) or set(linker.of("Template"))
         steps = {
             step.name
             for queue in linker.of("Queue").values()
-            if scope & set(queue.definition.templates)
+            if covered & set(queue.definition.templates)
             for step in queue.definition.steps
         }
         for step in targets.steps:

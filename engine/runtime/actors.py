@@ -1,0 +1,194 @@
+"""Who is acting: users, their groups and roles, and what they may do.
+
+Group membership and supervisors come from the definitions (``Group.members``,
+``Group.supervisor``, by login) and from the database (``routecard users add
+--group``); roles from the definitions (``Role.groups``) and from the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+import msgspec
+
+from ..db import Database
+from ..errors import Forbidden, Invalid, NotFound
+from ..link.resolved import LinkedWorkspace
+
+LOGIN_PATTERN = r"^[A-Za-z0-9_.@+-]{1,100}$"
+TOKEN_PREFIX = "rc_"
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    """The user a service call acts for."""
+
+    id: int | None
+    login: str
+    name: str = ""
+    groups: frozenset[str] = frozenset()
+    supervises: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()
+    is_staff: bool = True
+    customer_id: int | None = None
+
+    def can(self, permission: str) -> bool:
+        return "admin" in self.permissions or permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise Forbidden(f"{self.login} lacks the permission {permission}")
+
+
+SYSTEM = Actor(id=None, login="system", name="Routecard", permissions=frozenset({"admin"}))
+"""The actor of changes made by Routecard itself (migrations, rules, end actions)."""
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """A salted scrypt hash of ``password``, as stored in ``rc_user.password_hash``."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt, _digest = stored.split("$")
+    return hmac.compare_digest(hash_password(password, salt=bytes.fromhex(salt)), stored)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def group_members(db: Database, workspace: LinkedWorkspace, group: str) -> dict[int, str]:
+    """The active staff members of ``group``: user id -> login (definitions and database)."""
+    definition = workspace.groups.get(group)
+    logins = set(definition.members) if definition else set()
+    rows = await db.fetch(
+        "SELECT u.id AS id, u.login AS login FROM rc_user u WHERE u.is_active = {} AND u.is_staff = {} AND "
+        "(u.id IN (SELECT m.user_id FROM rc_group_member m JOIN rc_group g ON g.id = m.group_id "
+        "WHERE g.name = {}))", True, True, group)
+    members = {int(r["id"]): r["login"] for r in rows}
+    if logins:
+        marks = ", ".join("{}" for _ in logins)
+        for row in await db.fetch(
+            f"SELECT id, login FROM rc_user WHERE is_active = {{}} AND is_staff = {{}} AND login IN ({marks})",
+            True, True, *sorted(logins)):
+            members[int(row["id"])] = row["login"]
+    return members
+
+
+async def user_id(db: Database, login: str) -> int | None:
+    value = await db.fetch_value("SELECT id FROM rc_user WHERE login = {}", login)
+    return int(value) if value is not None else None
+
+
+async def load_actor(db: Database, workspace: LinkedWorkspace, *, login: str | None = None,
+                     id: int | None = None) -> Actor:
+    """The actor for a user, by login or id; ``NotFound`` for unknown or inactive users."""
+    if login is not None:
+        rows = await db.fetch("SELECT * FROM rc_user WHERE login = {}", login)
+    else:
+        rows = await db.fetch("SELECT * FROM rc_user WHERE id = {}", id)
+    if not rows or not rows[0]["is_active"]:
+        raise NotFound(f"no active user {login or id}")
+    user = rows[0]
+    groups = {r["name"] for r in await db.fetch(
+        "SELECT g.name AS name FROM rc_group g JOIN rc_group_member m ON m.group_id = g.id WHERE m.user_id = {}",
+        user["id"])}
+    supervises = set()
+    for name, group in workspace.groups.items():
+        if user["login"] in group.members:
+            groups.add(name)
+        if group.supervisor == user["login"]:
+            supervises.add(name)
+            groups.add(name)
+    roles = {r["role"] for r in await db.fetch("SELECT role FROM rc_user_role WHERE user_id = {}", user["id"])}
+    for name, role in workspace.roles.items():
+        if groups & set(role.groups):
+            roles.add(name)
+    permissions = {p for name in roles if name in workspace.roles for p in workspace.roles[name].permissions}
+    return Actor(
+        id=int(user["id"]), login=user["login"], name=user["name"], groups=frozenset(groups),
+        supervises=frozenset(supervises), roles=frozenset(roles), permissions=frozenset(permissions),
+        is_staff=bool(user["is_staff"]), customer_id=user["customer_id"],
+    )
+
+
+async def add_user(db: Database, workspace: LinkedWorkspace, login: str, *, name: str = "", email: str | None = None,
+                   password: str | None = None, groups: tuple[str, ...] = (), roles: tuple[str, ...] = (),
+                   is_staff: bool = True, customer_id: int | None = None) -> int:
+    """Create a user (or add groups and roles to an existing one); return its id."""
+    errors = []
+    if not re.match(LOGIN_PATTERN, login):
+        errors.append({"field": "login", "message": "use 1-100 letters, digits and . _ @ + -"})
+    for group in groups:
+        if group not in workspace.groups:
+            errors.append({"field": "groups", "message": f"unknown group `{group}`"})
+    for role in roles:
+        if role not in workspace.roles:
+            errors.append({"field": "roles", "message": f"unknown role `{role}`"})
+    if errors:
+        raise Invalid("the user cannot be added", errors)
+    async with db.transaction():
+        existing = await user_id(db, login)
+        if existing is None:
+            await db.execute(
+                "INSERT INTO rc_user (login, name, email, password_hash, is_active, is_staff, customer_id, created_at) "
+                "VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
+                login, name or login, email, hash_password(password) if password else None, True, is_staff,
+                customer_id, dt.datetime.now(dt.timezone.utc))
+            existing = await user_id(db, login)
+        elif password:
+            await db.execute("UPDATE rc_user SET password_hash = {} WHERE id = {}", hash_password(password), existing)
+        assert existing is not None
+        for group in groups:
+            group_id = await _group_id(db, group)
+            if await db.fetch_value("SELECT id FROM rc_group_member WHERE group_id = {} AND user_id = {}",
+                                    group_id, existing) is None:
+                await db.execute("INSERT INTO rc_group_member (group_id, user_id) VALUES ({}, {})", group_id, existing)
+        for role in roles:
+            if await db.fetch_value("SELECT id FROM rc_user_role WHERE user_id = {} AND role = {}",
+                                    existing, role) is None:
+                await db.execute("INSERT INTO rc_user_role (user_id, role) VALUES ({}, {})", existing, role)
+    return existing
+
+
+async def _group_id(db: Database, name: str) -> int:
+    found = await db.fetch_value("SELECT id FROM rc_group WHERE name = {}", name)
+    if found is None:
+        await db.execute("INSERT INTO rc_group (name) VALUES ({})", name)
+        found = await db.fetch_value("SELECT id FROM rc_group WHERE name = {}", name)
+    return int(found)
+
+
+async def create_token(db: Database, user: int, name: str) -> str:
+    """A new API token for ``user``; only its hash is stored, the token is shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await db.execute(
+        "INSERT INTO rc_api_token (user_id, name, token_hash, created_at) VALUES ({}, {}, {}, {})",
+        user, name, token_hash(token), dt.datetime.now(dt.timezone.utc))
+    return token
+
+
+async def user_for_token(db: Database, token: str) -> int | None:
+    """The user an API token belongs to (``None`` for unknown, revoked or expired tokens)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    rows = await db.fetch(
+        "SELECT user_id, expires_at FROM rc_api_token WHERE token_hash = {}", token_hash(token))
+    if not rows:
+        return None
+    return int(rows[0]["user_id"])
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    """A token row without its hash."""
+    return {k: v for k, v in row.items() if k != "token_hash"}

@@ -1,0 +1,507 @@
+"""The work-order services: create, edit, process actions, route, assign, cancel, link, read.
+
+Every call checks who acts (``Actor``) against the definitions (range, edit limit,
+supervisors, permissions), validates its input, and commits its changes together
+with their audit events in one transaction. Refusals raise a ``ServiceError``
+(``engine.errors``) and change nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ..compile.spec import extension_table
+from ..db import Database
+from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from ..identifiers import quote
+from ..link.resolved import LinkedWorkspace, ResolvedQueue, ResolvedStep, ResolvedTemplate
+from ..model.common import PRIORITIES
+from .actors import SYSTEM, Actor, group_members
+from .assignment import initial_owner, transfer_owner
+from .fields import FieldCodec, to_json_time
+from .state import FINAL, Change, Order, insert_event, load_order, now
+
+COMPLETE = "complete"
+CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id")
+
+
+class Runtime:
+    """The services of one workspace on one database."""
+
+    def __init__(self, workspace: LinkedWorkspace, db: Database) -> None:
+        self.workspace = workspace
+        self.db = db
+        self.codecs = {name: FieldCodec(t) for name, t in workspace.templates.items()}
+
+    # -- access ---------------------------------------------------------------------------
+
+    def range_of(self, template: ResolvedTemplate, queue: ResolvedQueue | None = None) -> set[str]:
+        """The groups that may work on ``template``'s orders (its range, else its queues' groups)."""
+        if template.range:
+            return set(template.range)
+        queues = [queue] if queue else [self.workspace.queues[q] for q in template.queues]
+        return {s.group for q in queues for s in q.steps if s.group}
+
+    def can_see(self, actor: Actor, order: Order) -> bool:
+        if not actor.is_staff:
+            return actor.customer_id is not None and order.state["customer_id"] == actor.customer_id
+        return actor.can("order.view_all") or bool(actor.groups & self.range_of(order.template, order.queue))
+
+    def _supervises(self, actor: Actor, order: Order) -> bool:
+        return "admin" in actor.permissions or order.state["group_name"] in actor.supervises
+
+    def _may_move(self, actor: Actor, order: Order) -> bool:
+        """May ``actor`` change the status of ``order`` (process, route, complete)?"""
+        if self._supervises(actor, order):
+            return True
+        if not actor.can("order.transition"):
+            return False
+        if order.owner_id is None:
+            return order.state["group_name"] in actor.groups
+        return order.owner_id == actor.id
+
+    def _may_edit(self, actor: Actor, order: Order) -> bool:
+        if self._supervises(actor, order) or (order.owner_id is not None and order.owner_id == actor.id):
+            return True
+        return (order.template.edit_limit == "everyone" and actor.can("order.edit")
+                and bool(actor.groups & self.range_of(order.template, order.queue)))
+
+    async def _load(self, actor: Actor, number: str) -> Order:
+        order = await load_order(self.db, self.workspace.templates, self.workspace.queues, self.codecs, number)
+        if not self.can_see(actor, order):
+            raise NotFound(f"no work order {number}")
+        return order
+
+    async def _load_for_change(self, actor: Actor, number: str, version: Any) -> Order:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise Invalid("`version` is required: the version of the work order you read",
+                          [{"field": "version", "message": "expected the work order's version (a number)"}])
+        order = await self._load(actor, number)
+        if order.version != version:
+            changed = await self._changed_since(order, version)
+            raise Conflict(
+                f"work order {number} is at version {order.version}, not {version}; "
+                f"changed since: {', '.join(changed) or 'nothing visible'}", order.version, changed)
+        if order.is_final:
+            raise Refused(f"work order {number} is {order.status}; it can no longer change")
+        return order
+
+    async def _changed_since(self, order: Order, version: int) -> list[str]:
+        rows = await self.db.fetch(
+            "SELECT after FROM rc_event WHERE work_order_id = {} AND version > {} ORDER BY id", order.id, version)
+        names: list[str] = []
+        for row in rows:
+            after = json.loads(row["after"]) if isinstance(row["after"], str) else row["after"]
+            for key, value in after.items():
+                keys = [f"{key}.{k}" for k in value] if key in ("fields", "actions") else [key]
+                names.extend(k for k in keys if k not in names)
+        return names
+
+    # -- create -----------------------------------------------------------------------------
+
+    async def create(self, actor: Actor, template_name: str, data: dict[str, Any],
+                     idempotency_key: str | None = None) -> dict[str, Any]:
+        """Create a work order of ``template_name`` from ``data`` (fields, title, priority, ...)."""
+        template = self.workspace.templates.get(template_name)
+        if template is None:
+            raise NotFound(f"no template {template_name}")
+        if actor.is_staff:
+            actor.require("order.create")
+            if not ("admin" in actor.permissions or actor.groups & self.range_of(template)):
+                raise Forbidden(f"{actor.login} is in none of the groups of template {template_name}")
+        if idempotency_key is not None:
+            existing = await self._idempotent(actor, idempotency_key)
+            if existing is not None:
+                return existing
+        queue_name = data.get("queue") or template.queues[0]
+        if queue_name not in template.queues:
+            raise Invalid(f"template {template_name} does not enter queue {queue_name}",
+                          [{"field": "queue", "message": f"one of: {', '.join(template.queues)}"}])
+        queue = self.workspace.queues[queue_name]
+        core = await self._core_values(data, allowed=("title", "priority", "requested_at", "planned_at",
+                                                      "customer_id", "project_id", "queue", "fields"))
+        fields = self.codecs[template_name].validate(data.get("fields") or {}, partial=False)
+        first = queue.steps[0]
+        async with self.db.transaction():
+            number = await self._next_number(template)
+            owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
+            moment = now()
+            row = {
+                "number": number, "template": template.name, "queue": queue.name, "step": first.name,
+                "status": "open", "priority": core.get("priority", "normal"),
+                "title": core.get("title") or f"{next(iter(template.label.values()))} {number}",
+                "owner_id": owner, "group_name": first.group, "customer_id": core.get("customer_id"),
+                "project_id": core.get("project_id"), "created_by": actor.id, "created_at": moment,
+                "updated_at": moment, "requested_at": core.get("requested_at"), "planned_at": core.get("planned_at"),
+                "version": 1, "definition_version": self.workspace.fingerprint, "path": "[]",
+            }
+            columns = ", ".join(quote(k) for k in row)
+            marks = ", ".join("{}" for _ in row)
+            inserted = await self.db.fetch(
+                f"INSERT INTO rc_work_order ({columns}) VALUES ({marks}) RETURNING id", *row.values())
+            order_id = int(inserted[0]["id"])
+            codec = self.codecs[template.name]
+            names = ["work_order_id", *fields]
+            await self.db.execute(
+                f"INSERT INTO {quote(extension_table(template.name))} ({', '.join(quote(n) for n in names)}) "
+                f"VALUES ({', '.join('{}' for _ in names)})",
+                order_id, *(codec.to_storage(n, v) for n, v in fields.items()))
+            for action in first.actions:
+                await self.db.execute(
+                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES ({}, {}, {}, 1, {})",
+                    order_id, first.name, action.name, "pending")
+            state = {key: (to_json_time(v) if isinstance(v, dt.datetime) else v)
+                     for key, v in row.items() if key not in ("updated_at", "version", "definition_version")}
+            state["path"] = []
+            state["fields"] = {f.name: codec.to_json(f.name, fields.get(f.name)) for f in template.fields}
+            state["actions"] = {a.name: "pending" for a in first.actions}
+            await insert_event(self.db, order_id, actor.id, "created", {}, state, None,
+                               self.workspace.fingerprint, 1, moment)
+            if idempotency_key is not None:
+                await self.db.execute(
+                    "INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) VALUES ({}, {}, {}, {})",
+                    idempotency_key, actor.id, order_id, moment)
+        return await self.get(actor if actor.is_staff else SYSTEM, number)
+
+    async def _idempotent(self, actor: Actor, key: str) -> dict[str, Any] | None:
+        if len(key) > 200:
+            raise Invalid("the idempotency key is too long", [{"field": "Idempotency-Key", "message": "at most 200 characters"}])
+        found = await self.db.fetch_value(
+            "SELECT w.number AS number FROM rc_idempotency i JOIN rc_work_order w ON w.id = i.work_order_id "
+            "WHERE i.key = {} AND i.user_id = {}", key, actor.id)
+        return await self.get(actor, found) if found is not None else None
+
+    async def _next_number(self, template: ResolvedTemplate) -> str:
+        value = await self.db.fetch_value(
+            "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
+            "SET value = rc_counter.value + 1 RETURNING value", f"number:{template.name}", template.start)
+        return f"{template.prefix}{int(value):0{template.digits}d}"
+
+    async def _core_values(self, data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+        """Check the work order's own attributes in ``data``; ``Invalid`` names every bad one."""
+        errors: list[dict[str, str]] = []
+        out: dict[str, Any] = {}
+        for key in data:
+            if key not in allowed:
+                errors.append({"field": key, "message": f"`{key}` cannot be set here; allowed: {', '.join(allowed)}"})
+        if "title" in data:
+            title = data["title"]
+            if not isinstance(title, str) or len(title) > 300:
+                errors.append({"field": "title", "message": "expected text of at most 300 characters"})
+            else:
+                out["title"] = title.strip()
+        if "priority" in data:
+            if data["priority"] not in PRIORITIES:
+                errors.append({"field": "priority", "message": f"one of: {', '.join(PRIORITIES)}"})
+            else:
+                out["priority"] = data["priority"]
+        for key in ("requested_at", "planned_at"):
+            if key in data:
+                value = data[key]
+                if value is None:
+                    out[key] = None
+                    continue
+                try:
+                    moment = dt.datetime.fromisoformat(str(value))
+                except ValueError:
+                    errors.append({"field": key, "message": "expected a date and time (ISO 8601)"})
+                    continue
+                out[key] = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        for key, table in (("customer_id", "rc_customer"), ("project_id", "rc_project")):
+            if key in data and data[key] is not None:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int) or await self.db.fetch_value(
+                        f"SELECT id FROM {quote(table)} WHERE id = {{}}", value) is None:
+                    errors.append({"field": key, "message": f"no {key.removesuffix('_id')} {value}"})
+                else:
+                    out[key] = value
+            elif key in data:
+                out[key] = None
+        if out.get("project_id") is not None:
+            owner = await self.db.fetch_value("SELECT customer_id FROM rc_project WHERE id = {}", out["project_id"])
+            if "customer_id" in out and out["customer_id"] is not None and owner != out["customer_id"]:
+                errors.append({"field": "project_id", "message": "the project belongs to another customer"})
+        if errors:
+            raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
+        return out
+
+    # -- read -------------------------------------------------------------------------------
+
+    async def get(self, actor: Actor, number: str) -> dict[str, Any]:
+        """The work order as the API shows it."""
+        return await self.view(await self._load(actor, number))
+
+    async def view(self, order: Order) -> dict[str, Any]:
+        state = order.state
+        ids = {i for i in (state["owner_id"], state["created_by"]) if i is not None}
+        logins = {}
+        if ids:
+            marks = ", ".join("{}" for _ in ids)
+            logins = {int(r["id"]): r["login"] for r in await self.db.fetch(
+                f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(ids))}
+        step = order.step
+        return {
+            "number": order.number, "template": state["template"], "queue": state["queue"],
+            "step": state["step"], "status": state["status"], "priority": state["priority"],
+            "title": state["title"], "owner": logins.get(state["owner_id"]) if state["owner_id"] else None,
+            "group": state["group_name"], "customer_id": state["customer_id"], "project_id": state["project_id"],
+            "created_by": logins.get(state["created_by"]) if state["created_by"] else None,
+            "created_at": state["created_at"], "updated_at": to_json_time(order.row.get("updated_at")),
+            "requested_at": state["requested_at"], "planned_at": state["planned_at"],
+            "completed_at": state["completed_at"], "cancelled_at": state["cancelled_at"],
+            "version": order.version, "path": list(state["path"]),
+            "fields": dict(state["fields"]),
+            "actions": [
+                {"name": a.name, "label": next(iter(a.label.values())), "state": state["actions"].get(a.name, "pending"),
+                 "skippable": a.skippable, "plugin": a.plugin,
+                 "result": _json(order.action_rows.get(a.name, {}).get("result"))}
+                for a in (step.actions if step else ())
+            ],
+            "next": list(step.next) if step and not order.is_final else [],
+            "returns": list(step.returns) if step and not order.is_final else [],
+        }
+
+    async def events(self, actor: Actor, number: str) -> list[dict[str, Any]]:
+        """The audit trail of a work order, oldest first."""
+        order = await self._load(actor, number)
+        rows = await self.db.fetch(
+            "SELECT e.id, e.kind, e.at, e.before, e.after, e.source, e.version, u.login AS actor "
+            "FROM rc_event e LEFT JOIN rc_user u ON u.id = e.actor_id WHERE e.work_order_id = {} ORDER BY e.id",
+            order.id)
+        return [{"id": r["id"], "kind": r["kind"], "at": to_json_time(r["at"]), "actor": r["actor"],
+                 "version": r["version"], "source": r["source"],
+                 "before": _json(r["before"]), "after": _json(r["after"])} for r in rows]
+
+    # -- edit -------------------------------------------------------------------------------
+
+    async def update(self, actor: Actor, number: str, version: Any, data: dict[str, Any]) -> dict[str, Any]:
+        """Change the work order's content: custom fields, title, priority, dates, customer."""
+        async with self.db.transaction():
+            order = await self._load_for_change(actor, number, version)
+            if not self._may_edit(actor, order):
+                raise Forbidden(f"{actor.login} may not edit work order {number} "
+                                f"(edit limit: {order.template.edit_limit})")
+            core = await self._core_values(data, allowed=(*CORE_EDITABLE, "fields"))
+            values = order.codec.validate(data.get("fields") or {}, partial=True)
+            change = Change(order, actor.id, self.workspace.fingerprint)
+            core_json = {k: (to_json_time(v) if isinstance(v, dt.datetime) else v) for k, v in core.items()
+                         if (to_json_time(v) if isinstance(v, dt.datetime) else v) != order.state.get(k)}
+            field_json = {n: order.codec.to_json(n, v) for n, v in values.items()}
+            field_json = {n: v for n, v in field_json.items() if v != order.state["fields"].get(n)}
+            if not core_json and not field_json:
+                return await self.view(order)
+            changes: dict[str, Any] = dict(core_json)
+            if field_json:
+                changes["fields"] = field_json
+            change.record("updated", changes, values={n: values[n] for n in field_json})
+            await change.save(self.db)
+        return await self.get(actor, number)
+
+    # -- the flow -----------------------------------------------------------------------------
+
+    async def process(self, actor: Actor, number: str, version: Any, action: str, *, skip: bool = False,
+                      note: str | None = None, follow_up: bool | None = None) -> dict[str, Any]:
+        """Process (or skip) an order action of the current step; a finished step moves on."""
+        follow: str | None = None
+        async with self.db.transaction():
+            order = await self._load_for_change(actor, number, version)
+            self._check_mover(actor, order)
+            step = order.step
+            spec = next((a for a in step.actions if a.name == action), None) if step else None
+            if step is None or spec is None:
+                known = ", ".join(a.name for a in step.actions) if step else ""
+                raise Invalid(f"step {order.state['step']} has no action {action}",
+                              [{"field": "action", "message": f"actions of this step: {known or 'none'}"}])
+            current = order.state["actions"].get(action, "pending")
+            if current != "pending":
+                raise Refused(f"action {action} is already {current}")
+            if skip and not spec.skippable:
+                raise Refused(f"action {action} may not be skipped")
+            change = Change(order, actor.id, self.workspace.fingerprint)
+            result: dict[str, Any] | None = {"note": note} if note else None
+            if spec.plugin and not skip:
+                result = {**(result or {}), "plugin": spec.plugin, "ran": False,
+                          "message": f"no plugin provides {spec.plugin}; processed by hand"}
+            state = "skipped" if skip else "processed"
+            change.update_action(action, state, result)
+            self._take(change, actor, order)
+            change.record("action_skipped" if skip else "action_processed", {"actions": {action: state}})
+            if all(order.state["actions"].get(a.name) != "pending" for a in step.actions) and len(step.next) == 1:
+                follow = await self._move_on(change, actor, order, step.next[0], follow_up)
+            await change.save(self.db)
+        if follow is not None:
+            await self._create_follow_up(order, follow)
+        return await self.get(actor, number)
+
+    async def advance(self, actor: Actor, number: str, version: Any, to: str | None = None,
+                      follow_up: bool | None = None) -> dict[str, Any]:
+        """Move a finished step on: to its only next step, or to ``to`` when it has several."""
+        follow: str | None = None
+        async with self.db.transaction():
+            order = await self._load_for_change(actor, number, version)
+            self._check_mover(actor, order)
+            step = order.step
+            assert step is not None
+            pending = [a.name for a in step.actions if order.state["actions"].get(a.name) == "pending"]
+            if pending:
+                raise Refused(f"step {step.name} still has pending actions: {', '.join(pending)}")
+            if to is None:
+                if len(step.next) != 1:
+                    raise Invalid(f"step {step.name} leads to several steps; say which",
+                                  [{"field": "to", "message": f"one of: {', '.join(step.next)}"}])
+                to = step.next[0]
+            if to not in step.next:
+                raise Refused(f"step {step.name} does not lead to {to}; it leads to {', '.join(step.next)}")
+            change = Change(order, actor.id, self.workspace.fingerprint)
+            self._take(change, actor, order)
+            follow = await self._move_on(change, actor, order, to, follow_up)
+            await change.save(self.db)
+        if follow is not None:
+            await self._create_follow_up(order, follow)
+        return await self.get(actor, number)
+
+    async def return_order(self, actor: Actor, number: str, version: Any, to: str) -> dict[str, Any]:
+        """Send the work order back: to the previous step, an earlier step, or the group's supervisor."""
+        async with self.db.transaction():
+            order = await self._load_for_change(actor, number, version)
+            self._check_mover(actor, order)
+            step = order.step
+            assert step is not None
+            if to not in step.returns:
+                raise Refused(f"step {step.name} allows no return to {to}"
+                              + (f"; it allows: {', '.join(step.returns)}" if step.returns else ""))
+            change = Change(order, actor.id, self.workspace.fingerprint)
+            if to == "supervisor":
+                group = self.workspace.groups.get(step.group or "")
+                supervisor_login = group.supervisor if group else None
+                supervisor = await self.db.fetch_value(
+                    "SELECT id FROM rc_user WHERE login = {} AND is_active = {}", supervisor_login, True)
+                if supervisor is None:
+                    raise Refused(f"group {step.group} has no supervisor with a user account")
+                change.record("returned_to_supervisor", {"owner_id": int(supervisor)})
+            else:
+                path: list[str] = list(order.state["path"])
+                target = path[-1] if to == "previous" else to
+                if not path or target not in path:
+                    raise Refused(f"work order {number} has not been in step {target} before")
+                cut = len(path) - 1 - path[::-1].index(target)
+                await self._enter(change, order, self._step(order, target), path[:cut], kind="returned")
+            await change.save(self.db)
+        return await self.get(actor, number)
+
+    async def assign(self, actor: Actor, number: str, version: Any, login: str | None) -> dict[str, Any]:
+        """Give the work order to a member of its current group (or to nobody)."""
+        async with self.db.transaction():
+            order = await self._load_for_change(actor, number, version)
+            if not (self._supervises(actor, order) or actor.can("order.assign") or order.owner_id == actor.id):
+                raise Forbidden(f"{actor.login} may not assign work order {number}")
+            owner = None
+            if login is not None:
+                group = order.state["group_name"]
+                members = await group_members(self.db, self.workspace, group) if group else {}
+                owner = next((i for i, name in members.items() if name == login), None)
+                if owner is None:
+                    raise Invalid(f"{login} is not a member of group {group}",
+                                  [{"field": "owner", "message": f"not a member of {group}"}])
+            change = Change(order, actor.id, self.workspace.fingerprint)
+            change.record("assigned", {"owner_id": owner})
+            await change.save(self.db)
+        return await self.get(actor, number)
+
+    async def cancel(self, actor: Actor, number: str, version: Any, reason: str | None = None) -> dict[str, Any]:
+        """Cancel the work order, for good."""
+        async with self.db.transaction():
+            order = await self._load_for_change(actor, number, version)
+            actor.require("order.cancel")
+            if not (self._supervises(actor, order) or order.owner_id in (None, actor.id)):
+                raise Forbidden(f"only the owner or a supervisor may cancel work order {number}")
+            change = Change(order, actor.id, self.workspace.fingerprint)
+            change.record("cancelled", {"status": "cancelled", "cancelled_at": to_json_time(now())},
+                          source=(reason or "")[:300] or None)
+            await change.save(self.db)
+        return await self.get(actor, number)
+
+    async def link(self, actor: Actor, number: str, other: str) -> dict[str, Any]:
+        """Associate two work orders (both must be visible to the actor)."""
+        async with self.db.transaction():
+            order = await self._load(actor, number)
+            target = await self._load(actor, other)
+            if order.id == target.id:
+                raise Invalid("a work order cannot be linked to itself", [{"field": "number", "message": "same order"}])
+            low, high = sorted((order.id, target.id))
+            if await self.db.fetch_value("SELECT id FROM rc_link WHERE from_id = {} AND to_id = {}", low, high) is None:
+                await self.db.execute("INSERT INTO rc_link (from_id, to_id, kind) VALUES ({}, {}, 'related')", low, high)
+                for a, b in ((order, target), (target, order)):
+                    await insert_event(self.db, a.id, actor.id, "linked", {}, {"linked": b.number}, None,
+                                       self.workspace.fingerprint, a.version, now())
+        return {"number": number, "links": await self.links(actor, number)}
+
+    async def links(self, actor: Actor, number: str) -> list[dict[str, Any]]:
+        order = await self._load(actor, number)
+        rows = await self.db.fetch(
+            "SELECT w.number, w.status, w.title, w.template FROM rc_link l JOIN rc_work_order w "
+            "ON w.id = CASE WHEN l.from_id = {} THEN l.to_id ELSE l.from_id END "
+            "WHERE l.from_id = {} OR l.to_id = {} ORDER BY w.id", order.id, order.id, order.id)
+        return [dict(r) for r in rows]
+
+    # -- helpers of the flow ----------------------------------------------------------------
+
+    def _check_mover(self, actor: Actor, order: Order) -> None:
+        if not self._may_move(actor, order):
+            who = "its owner" if order.owner_id is not None else f"a member of group {order.state['group_name']}"
+            raise Forbidden(f"{actor.login} may not move work order {order.number}: only {who} or a supervisor may")
+
+    def _take(self, change: Change, actor: Actor, order: Order) -> None:
+        """An unassigned order becomes the acting member's."""
+        if order.owner_id is None and actor.id is not None and order.state["group_name"] in actor.groups:
+            change.record("assigned", {"owner_id": actor.id}, source="taken")
+
+    @staticmethod
+    def _step(order: Order, name: str) -> ResolvedStep:
+        return next(s for s in order.queue.steps if s.name == name)
+
+    async def _enter(self, change: Change, order: Order, step: ResolvedStep, path: list[str], *,
+                     kind: str = "step_entered") -> None:
+        owner = await transfer_owner(self.db, self.workspace, order.template, step,
+                                     current_group=order.state["group_name"], owner=order.owner_id,
+                                     creator=order.state["created_by"])
+        round_ = int(await self.db.fetch_value(
+            "SELECT COALESCE(MAX(round), 0) AS r FROM rc_step_action WHERE work_order_id = {} AND step = {}",
+            order.id, step.name) or 0) + 1
+        change.enter_round(step, round_)
+        order.state["actions"] = {}
+        change.record(kind, {"step": step.name, "group_name": step.group, "owner_id": owner, "path": path,
+                             "actions": {a.name: "pending" for a in step.actions}})
+
+    async def _move_on(self, change: Change, actor: Actor, order: Order, target: str,
+                       follow_up: bool | None = None) -> str | None:
+        """Leave the current step for ``target`` (or complete); the template of a follow-up, if any."""
+        path = [*order.state["path"], order.state["step"]]
+        if target != COMPLETE:
+            await self._enter(change, order, self._step(order, target), path)
+            return None
+        change.record("completed", {"status": "completed", "completed_at": to_json_time(now()), "path": path})
+        end = order.template.end_action
+        if end == "new_work_order" or (end == "agent_decides" and follow_up):
+            return order.template.end_template
+        return None
+
+    async def _create_follow_up(self, order: Order, template: str) -> None:
+        """The end action: a new work order for the same customer."""
+        data: dict[str, Any] = {"title": f"Follow-up of {order.number}"}
+        if order.state["customer_id"] is not None:
+            data["customer_id"] = order.state["customer_id"]
+        try:
+            await self.create(SYSTEM, template, data)
+        except Invalid:
+            # required fields without defaults: the follow-up cannot be made automatically
+            async with self.db.transaction():
+                await insert_event(self.db, order.id, None, "follow_up_failed", {}, {"template": template},
+                                   "required fields have no defaults", self.workspace.fingerprint,
+                                   order.version, now())
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

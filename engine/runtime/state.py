@@ -1,0 +1,235 @@
+"""A work order in memory, and the change being made to it.
+
+A service call loads the order (``load_order``), records every change as an event on
+a ``Change`` (which also updates the in-memory state), and ``Change.save`` writes the
+row, the custom fields, the step actions and the events in the caller's transaction,
+bumping the version once and refusing if someone else bumped it first.
+
+The state (``Order.state``) is plain JSON: exactly what the audit trail's events
+carry, so replaying the events of an order rebuilds it (``replay``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ..compile.spec import extension_table
+from ..db import Database
+from ..errors import Conflict, NotFound
+from ..identifiers import quote
+from ..link.resolved import ResolvedQueue, ResolvedStep, ResolvedTemplate
+from .fields import FieldCodec, to_json_time
+
+CORE_KEYS = (
+    "number", "template", "queue", "step", "status", "priority", "title", "owner_id", "group_name",
+    "customer_id", "project_id", "created_by", "created_at", "requested_at", "planned_at", "completed_at",
+    "cancelled_at", "path",
+)
+TIME_KEYS = frozenset({"created_at", "requested_at", "planned_at", "completed_at", "cancelled_at"})
+MERGED_KEYS = frozenset({"fields", "actions"})
+"""State keys whose events carry only the entries that changed."""
+FINAL = frozenset({"completed", "cancelled"})
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _json_core(key: str, value: Any) -> Any:
+    if key in TIME_KEYS:
+        return to_json_time(value)
+    if key == "path":
+        return json.loads(value) if isinstance(value, str) else list(value or [])
+    return value
+
+
+class Order:
+    """A loaded work order: its row, custom fields and the current step's actions."""
+
+    def __init__(self, row: dict[str, Any], fields: dict[str, Any], actions: dict[str, dict[str, Any]],
+                 template: ResolvedTemplate, queue: ResolvedQueue, codec: FieldCodec, round: int) -> None:
+        self.id = int(row["id"])
+        self.version = int(row["version"])
+        self.row = row
+        self.template = template
+        self.queue = queue
+        self.codec = codec
+        self.round = round
+        self.action_rows = actions
+        self.state: dict[str, Any] = {key: _json_core(key, row.get(key)) for key in CORE_KEYS}
+        self.state["fields"] = {name: codec.to_json(name, fields.get(name)) for name in codec.fields}
+        self.state["actions"] = {name: a["state"] for name, a in actions.items()}
+        self.values = dict(fields)
+        """Custom-field values as Python objects (what is stored)."""
+
+    @property
+    def number(self) -> str:
+        return str(self.state["number"])
+
+    @property
+    def status(self) -> str:
+        return str(self.state["status"])
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def owner_id(self) -> int | None:
+        owner = self.state["owner_id"]
+        return int(owner) if owner is not None else None
+
+    @property
+    def step(self) -> ResolvedStep | None:
+        for step in self.queue.steps:
+            if step.name == self.state["step"]:
+                return step
+        return None
+
+
+async def load_order(db: Database, templates: dict[str, ResolvedTemplate], queues: dict[str, ResolvedQueue],
+                     codecs: dict[str, FieldCodec], number: str) -> Order:
+    """The work order ``number``; ``NotFound`` if there is none (or its definitions are gone)."""
+    rows = await db.fetch("SELECT * FROM rc_work_order WHERE number = {}", number)
+    if not rows:
+        raise NotFound(f"no work order {number}")
+    row = rows[0]
+    template = templates.get(row["template"])
+    queue = queues.get(row["queue"])
+    if template is None or queue is None:
+        raise NotFound(f"work order {number} belongs to a template or queue that no longer exists")
+    codec = codecs[template.name]
+    names = [f.name for f in template.fields]
+    fields: dict[str, Any] = {}
+    if names:
+        selected = ", ".join(quote(n) for n in names)
+        found = await db.fetch(
+            f"SELECT {selected} FROM {quote(extension_table(template.name))} WHERE work_order_id = {{}}", row["id"])
+        fields = found[0] if found else {}
+    round_ = int(await db.fetch_value(
+        "SELECT COALESCE(MAX(round), 1) AS r FROM rc_step_action WHERE work_order_id = {} AND step = {}",
+        row["id"], row["step"]) or 1)
+    actions = {
+        a["action"]: a for a in await db.fetch(
+            "SELECT id, action, state, processed_by, processed_at, result FROM rc_step_action "
+            "WHERE work_order_id = {} AND step = {} AND round = {} ORDER BY id", row["id"], row["step"], round_)
+    }
+    return Order(row, fields, actions, template, queue, codec, round_)
+
+
+class Change:
+    """Everything one service call does to one work order, saved at once."""
+
+    def __init__(self, order: Order, actor_id: int | None, definition_version: str) -> None:
+        self.order = order
+        self.actor_id = actor_id
+        self.definition_version = definition_version
+        self.events: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = []
+        self.core: dict[str, Any] = {}
+        self.field_values: dict[str, Any] = {}
+        self.new_round: tuple[str, int, tuple[str, ...]] | None = None
+        self.action_updates: dict[str, dict[str, Any]] = {}
+
+    def record(self, kind: str, changes: dict[str, Any], *, source: str | None = None,
+               values: dict[str, Any] | None = None) -> None:
+        """Apply ``changes`` (state keys -> JSON values) to the state and record them as one event."""
+        state = self.order.state
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key in MERGED_KEYS:
+                before[key] = {k: state[key].get(k) for k in value}
+                after[key] = dict(value)
+                state[key].update(value)
+            else:
+                before[key] = state.get(key)
+                after[key] = value
+                state[key] = value
+                if key in CORE_KEYS:
+                    self.core[key] = value
+        if values:
+            self.field_values.update(values)
+            self.order.values.update(values)
+        self.events.append((kind, before, after, source))
+
+    def enter_round(self, step: ResolvedStep, round_: int) -> None:
+        """The work order enters ``step`` (its actions start pending, in a new round)."""
+        self.new_round = (step.name, round_, tuple(a.name for a in step.actions))
+        self.order.round = round_
+        self.action_updates = {}
+
+    def update_action(self, name: str, state: str, result: Any = None) -> None:
+        self.action_updates[name] = {"state": state, "result": result}
+
+    async def save(self, db: Database) -> int:
+        """Write the change (inside the caller's transaction); return the new version."""
+        order = self.order
+        moment = now()
+        sets = ["version = version + 1", "updated_at = {}"]
+        args: list[Any] = [moment]
+        for key, value in self.core.items():
+            sets.append(f"{quote(key)} = {{}}")
+            if key in TIME_KEYS:
+                value = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+            elif key == "path":
+                value = json.dumps(value)
+            args.append(value)
+        updated = await db.fetch(
+            f"UPDATE rc_work_order SET {', '.join(sets)} WHERE id = {{}} AND version = {{}} RETURNING version",
+            *args, order.id, order.version)
+        if not updated:
+            raise Conflict(f"work order {order.number} was changed by someone else meanwhile",
+                           order.version, [])
+        version = int(updated[0]["version"])
+        if self.field_values:
+            table = quote(extension_table(order.template.name))
+            assignments = ", ".join(f"{quote(name)} = {{}}" for name in self.field_values)
+            await db.execute(
+                f"UPDATE {table} SET {assignments} WHERE work_order_id = {{}}",
+                *(order.codec.to_storage(n, v) for n, v in self.field_values.items()), order.id)
+        if self.new_round is not None:
+            step, round_, names = self.new_round
+            for name in names:
+                await db.execute(
+                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES ({}, {}, {}, {}, {})",
+                    order.id, step, name, round_, "pending")
+        for name, update in self.action_updates.items():
+            await db.execute(
+                "UPDATE rc_step_action SET state = {}, processed_by = {}, processed_at = {}, result = {} "
+                "WHERE work_order_id = {} AND step = {} AND round = {} AND action = {}",
+                update["state"], self.actor_id, moment, json.dumps(update["result"]), order.id,
+                order.state["step"], order.round, name)
+        for kind, before, after, source in self.events:
+            await insert_event(db, order.id, self.actor_id, kind, before, after, source,
+                               self.definition_version, version, moment)
+        order.version = version
+        return version
+
+
+async def insert_event(db: Database, order_id: int, actor_id: int | None, kind: str, before: dict[str, Any],
+                       after: dict[str, Any], source: str | None, definition_version: str, version: int,
+                       moment: dt.datetime) -> None:
+    await db.execute(
+        "INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, version) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+        order_id, actor_id, kind, moment, json.dumps(before), json.dumps(after), source, definition_version, version)
+
+
+def replay(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The state an order's events lead to, applied in order (``after`` of each event)."""
+    state: dict[str, Any] = {"fields": {}, "actions": {}}
+    for event in events:
+        after = event["after"]
+        if isinstance(after, str):
+            after = json.loads(after)
+        for key, value in after.items():
+            if key in MERGED_KEYS:
+                if key == "actions" and event["kind"] in ("created", "step_entered", "returned"):
+                    state[key] = dict(value)
+                else:
+                    state[key].update(value)
+            else:
+                state[key] = value
+    return state

@@ -1,0 +1,161 @@
+"""Reading many work orders: counts per queue, step and status; filtered, sorted, paged lists.
+
+Sort keys and filters are checked against allow-lists; user input never becomes SQL.
+Pages are cut by a cursor (the last row's sort value and id), not by OFFSET.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+from ..errors import Invalid
+from ..identifiers import quote
+from .actors import Actor
+from .fields import to_json_time
+
+SORTS = ("created_at", "updated_at", "number", "priority", "requested_at", "planned_at", "status", "step")
+FILTERS = ("queue", "step", "status", "template", "priority", "owner", "group", "customer_id")
+MAX_LIMIT = 200
+
+
+def visible_templates(runtime: Any, actor: Actor) -> list[str] | None:
+    """The templates whose orders ``actor`` sees (``None``: all of them)."""
+    if not actor.is_staff:
+        return list(runtime.workspace.templates)
+    if actor.can("order.view_all"):
+        return None
+    return [name for name, t in runtime.workspace.templates.items() if actor.groups & runtime.range_of(t)]
+
+
+def _scope(runtime: Any, actor: Actor) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    templates = visible_templates(runtime, actor)
+    if templates is not None:
+        if not templates:
+            where.append("1 = 0")
+        else:
+            where.append(f"template IN ({', '.join('{}' for _ in templates)})")
+            args += templates
+    if not actor.is_staff:
+        where.append("customer_id = {}")
+        args.append(actor.customer_id if actor.customer_id is not None else -1)
+    return where, args
+
+
+async def counts(runtime: Any, actor: Actor) -> dict[str, Any]:
+    """Open work per queue and step, and all work per status, as the actor may see it."""
+    where, args = _scope(runtime, actor)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await runtime.db.fetch(
+        f"SELECT queue, step, status, COUNT(*) AS n FROM rc_work_order {clause} GROUP BY queue, step, status", *args)
+    queues: dict[str, Any] = {}
+    for name, queue in runtime.workspace.queues.items():
+        queues[name] = {"label": next(iter(queue.label.values())), "open": 0,
+                        "steps": {s.name: 0 for s in queue.steps}}
+    statuses: dict[str, int] = {}
+    for row in rows:
+        n = int(row["n"])
+        statuses[row["status"]] = statuses.get(row["status"], 0) + n
+        queue = queues.get(row["queue"])
+        if queue is not None and row["status"] not in ("completed", "cancelled"):
+            queue["open"] += n
+            if row["step"] in queue["steps"]:
+                queue["steps"][row["step"]] += n
+    return {"queues": queues, "statuses": statuses}
+
+
+def _cursor_encode(value: Any, row_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, row_id]).encode()).decode()
+
+
+def _cursor_decode(cursor: str) -> tuple[Any, int]:
+    try:
+        value, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return value, int(row_id)
+    except (ValueError, TypeError):
+        raise Invalid("the cursor is not valid", [{"field": "cursor", "message": "use the next_cursor of a page"}]) from None
+
+
+async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], sort: str = "-created_at",
+                      cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """A page of work orders, newest first by default."""
+    errors = []
+    descending = sort.startswith("-")
+    key = sort.lstrip("-+")
+    if key not in SORTS:
+        errors.append({"field": "sort", "message": f"sort by one of: {', '.join(SORTS)} (prefix - for descending)"})
+    for name in filters:
+        if name not in FILTERS:
+            errors.append({"field": name, "message": f"filter by one of: {', '.join(FILTERS)}"})
+    if not 1 <= limit <= MAX_LIMIT:
+        errors.append({"field": "limit", "message": f"between 1 and {MAX_LIMIT}"})
+    if errors:
+        raise Invalid("the list cannot be shown", errors)
+    where, args = _scope(runtime, actor)
+    for name, value in filters.items():
+        if name == "owner":
+            if value == "me":
+                where.append("owner_id = {}")
+                args.append(actor.id)
+            elif value == "none":
+                where.append("owner_id IS NULL")
+            else:
+                where.append("owner_id = (SELECT id FROM rc_user WHERE login = {})")
+                args.append(value)
+        elif name == "group":
+            where.append("group_name = {}")
+            args.append(value)
+        elif name == "customer_id":
+            try:
+                args.append(int(value))
+            except ValueError:
+                raise Invalid("customer_id must be a number", [{"field": "customer_id", "message": "a number"}]) from None
+            where.append("customer_id = {}")
+        else:
+            where.append(f"{quote(name)} = {{}}")
+            args.append(value)
+    column = quote(key)
+    if cursor:
+        after, last_id = _cursor_decode(cursor)
+        if key in ("created_at", "updated_at", "requested_at", "planned_at") and after is not None:
+            after = dt.datetime.fromisoformat(str(after))
+        op = "<" if descending else ">"
+        if after is None:
+            where.append(f"({column} IS NULL AND id {op} {{}})")
+            args.append(last_id)
+        else:
+            where.append(f"({column} {op} {{}} OR ({column} = {{}} AND id {op} {{}}))")
+            args += [after, after, last_id]
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    direction = "DESC" if descending else "ASC"
+    rows = await runtime.db.fetch(
+        f"SELECT id, number, template, queue, step, status, priority, title, group_name, owner_id, "
+        f"created_at, updated_at, requested_at, planned_at, version FROM rc_work_order {clause} "
+        f"ORDER BY {column} {direction}, id {direction} LIMIT {{}}", *args, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    owners = {int(r["owner_id"]) for r in rows if r["owner_id"] is not None}
+    logins: dict[int, str] = {}
+    if owners:
+        marks = ", ".join("{}" for _ in owners)
+        logins = {int(r["id"]): r["login"] for r in await runtime.db.fetch(
+            f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(owners))}
+    items = []
+    for row in rows:
+        item = {k: v for k, v in row.items() if k not in ("id", "owner_id")}
+        item["owner"] = logins.get(row["owner_id"]) if row["owner_id"] is not None else None
+        for time_key in ("created_at", "updated_at", "requested_at", "planned_at"):
+            item[time_key] = to_json_time(item[time_key])
+        item["group"] = item.pop("group_name")
+        items.append(item)
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        last_value = last[key]
+        next_cursor = _cursor_encode(
+            to_json_time(last_value) if isinstance(last_value, dt.datetime) else last_value, int(last["id"]))
+    return {"items": items, "next_cursor": next_cursor}
