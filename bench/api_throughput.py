@@ -1,0 +1,231 @@
+"""Benchmark: API throughput for create and for process-action, against a bare-INSERT ceiling.
+
+For SQLite and PostgreSQL: a workspace is applied, N work orders (default 1,000,000) are
+stored beforehand, and `routecard serve` runs in its own process. 32 keep-alive
+connections then send POST /api/templates/ticket/orders (create) and
+POST /api/orders/{number}/actions/check (process-action) for a fixed time. The same
+load against bench/ceiling_app.py (one raw INSERT per request, same framework, server
+and database layer) gives the ceiling; the ratio is printed. Goal: create >= 50% of
+the ceiling, p99 < 50 ms.
+
+    .venv/bin/python bench/api_throughput.py [--orders 1000000] [--seconds 10] [--sqlite-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+
+from bench import loadgen  # noqa: E402
+from engine.db import Database, connect  # noqa: E402
+from engine.migrate import apply_workspace  # noqa: E402
+from engine.runtime import add_user, create_token  # noqa: E402
+from engine.workspace import open_workspace  # noqa: E402
+
+WORKSPACE = {
+    "routecard.yaml": "name: bench\n",
+    "defs.yaml": """\
+kind: Group
+name: desk
+supervisor: boss
+members: [agent]
+---
+kind: Role
+name: agent
+groups: [desk]
+permissions: [order.create, order.edit, order.transition]
+---
+kind: Template
+name: ticket
+numbering: {prefix: "T-", digits: 8}
+fields:
+  - {name: summary, type: input, required: true}
+  - {name: amount, type: decimal}
+  - {name: urgent, type: boolean}
+---
+kind: Queue
+name: desk_queue
+templates: [ticket]
+steps:
+  - name: triage
+    group: desk
+    actions: [{name: check}, {name: route}]
+  - name: work
+    group: desk
+    actions: [{name: fix}]
+""",
+}
+CONNECTIONS = 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, path: str = "/health", timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # an HTTP error means the server answers
+                return
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+async def preload(db: Database, orders: int, ready: int, owner: int) -> list[str]:
+    """``orders`` stored work orders, plus ``ready`` ones waiting in triage for the process benchmark."""
+    if db.dialect == "sqlite":
+        series = (f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {{n}}) "
+                  "SELECT x FROM c")
+        pad = "substr('0000000' || x, -8, 8)"
+    else:
+        series = "SELECT x FROM generate_series(1, {n}) AS x"
+        pad = "lpad(x::text, 8, '0')"
+    async with db.transaction():
+        for prefix, count, status, step in (("P-", orders, "completed", "work"), ("R-", ready, "open", "triage")):
+            if not count:
+                continue
+            await db.execute(
+                "INSERT INTO rc_work_order (number, template, queue, step, status, priority, title, owner_id, "
+                "group_name, created_at, updated_at, version, definition_version, path) "
+                f"SELECT '{prefix}' || {pad}, 'ticket', 'desk_queue', '{step}', '{status}', 'normal', "
+                f"'Order ' || x, {owner}, 'desk', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, '', '[]' "
+                f"FROM ({series.format(n=count)}) AS s")
+        await db.execute(
+            "INSERT INTO tpl_ticket (work_order_id, summary, urgent) SELECT id, title, FALSE FROM rc_work_order")
+        await db.execute(
+            "INSERT INTO rc_step_action (work_order_id, step, action, round, state) "
+            "SELECT id, 'triage', a.name, 1, 'pending' FROM rc_work_order, "
+            "(SELECT 'check' AS name UNION ALL SELECT 'route') AS a WHERE number LIKE 'R-%'")
+    rows = await db.fetch("SELECT number FROM rc_work_order WHERE number LIKE 'R-%' ORDER BY id")
+    return [r["number"] for r in rows]
+
+
+async def prepare(url: str, root: Path, orders: int, ready: int) -> tuple[str, list[str]]:
+    workspace = open_workspace(root)
+    await apply_workspace(workspace, url)
+    db = await connect(url)
+    try:
+        agent = await add_user(db, workspace, "agent", password="bench")
+        await add_user(db, workspace, "boss", password="bench")
+        token = await create_token(db, agent, "bench")
+        numbers = await preload(db, orders, ready, agent)
+    finally:
+        await db.close()
+    return token, numbers
+
+
+def serve(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+async def measure(label: str, url: str, root: Path, orders: int, seconds: float) -> None:
+    ready = 40_000
+    started = time.perf_counter()
+    token, numbers = await prepare(url, root, orders, ready)
+    print(f"{label}: {orders:,} stored work orders + {len(numbers):,} waiting in triage "
+          f"(prepared in {time.perf_counter() - started:.0f} s)")
+    headers = {"Authorization": f"Bearer {token}"}
+    body = json.dumps({"title": "Printer on fire", "fields": {"summary": "Printer on fire", "amount": "12.50",
+                                                             "urgent": True}}).encode()
+    # the ceiling
+    port = free_port()
+    ceiling = serve([sys.executable, "bench/ceiling_app.py", url, str(port)])
+    try:
+        wait_for(port, "/")
+        top = await loadgen.run("127.0.0.1", port, lambda _: ("POST", "/insert", body, {}),
+                                connections=CONNECTIONS, seconds=seconds)
+    finally:
+        stop(ceiling)
+    # Routecard
+    port = free_port()
+    server = serve([str(ROOT / ".venv" / "bin" / "routecard"), "serve", str(root), "--db", url,
+                    "--port", str(port)])
+    try:
+        wait_for(port)
+        create = await loadgen.run(
+            "127.0.0.1", port, lambda _: ("POST", "/api/templates/ticket/orders", body, headers),
+            connections=CONNECTIONS, seconds=seconds)
+        queue = iter(numbers)
+        process_body = json.dumps({"version": 1}).encode()
+
+        def next_process(_: int) -> loadgen.Request | None:
+            number = next(queue, None)
+            if number is None:
+                return None
+            return ("POST", f"/api/orders/{number}/actions/check", process_body, headers)
+
+        process = await loadgen.run("127.0.0.1", port, next_process, connections=CONNECTIONS, seconds=seconds)
+    finally:
+        stop(server)
+    print(f"  ceiling  bare INSERT route    {top.summary()}")
+    print(f"  create   work order           {create.summary()}")
+    print(f"  process  order action         {process.summary()}")
+    print(f"  ratio    create / ceiling     {create.rate / top.rate:8.2f}  (goal >= 0.50)")
+    print(f"  ratio    process / ceiling    {process.rate / top.rate:8.2f}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--postgres", default=os.environ.get("ROUTECARD_TEST_POSTGRES",
+                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--sqlite-only", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for label in ("SQLite", "PostgreSQL"):
+            if label == "PostgreSQL" and args.sqlite_only:
+                break
+            root = Path(tmp) / label
+            root.mkdir()
+            for name, text in WORKSPACE.items():
+                (root / name).write_text(text)
+            if label == "SQLite":
+                await measure(label, f"sqlite:///{root}/bench.db", root, args.orders, args.seconds)
+                continue
+            name = f"routecard_bench_{os.getpid()}"
+            try:
+                admin = await asyncpg.connect(args.postgres)
+            except (OSError, asyncpg.PostgresError) as exc:
+                print(f"PostgreSQL: skipped ({exc})")
+                break
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = urlunsplit(urlsplit(args.postgres)._replace(path="/" + name))
+                await measure(label, url, root, args.orders, args.seconds)
+            finally:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
