@@ -1,7 +1,7 @@
 """Database access: a piccolo engine (SQLite or PostgreSQL) and the few raw operations on it.
 
 SQL text handed to ``fetch``/``execute`` is written by the engine itself; values always
-travel as parameters (``{}`` placeholders, piccolo's ``QueryString``) and identifiers are
+travel as parameters (``{}`` placeholders, compiled to the driver's form) and identifiers are
 checked and quoted with ``engine.identifiers.quote``.
 """
 
@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-from piccolo.querystring import QueryString
 
 from .errors import DatabaseError, UsageError
 from .sqlite import SharedSQLiteEngine
@@ -47,6 +46,7 @@ class Database:
         self.engine = engine
         self.dialect: Dialect = dialect
         self._pool = False
+        self._statements: dict[str, str] = {}
 
     @property
     def display_url(self) -> str:
@@ -57,10 +57,45 @@ class Database:
             return self.url.replace(parts.netloc, netloc)
         return self.url
 
+    def _compile(self, sql: str) -> str:
+        """``{}`` placeholders in the dialect's form (``?`` or ``$n``), cached per statement."""
+        compiled = self._statements.get(sql)
+        if compiled is None:
+            parts = sql.split("{}")
+            if self.dialect == "sqlite":
+                compiled = "?".join(parts)
+            else:
+                compiled = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+            if len(self._statements) < 4096:
+                self._statements[sql] = compiled
+        return compiled
+
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        """Run one statement with ``{}`` placeholders bound to ``args``; return its rows."""
-        rows = await self.engine.run_querystring(QueryString(sql, *args))
-        return [dict(row) for row in rows or []]
+        """Run one statement with ``{}`` placeholders bound to ``args``; return its rows.
+
+        Inside ``transaction()`` it runs on the transaction's connection.
+        """
+        query = self._compile(sql)
+        engine: Any = self.engine
+        current = engine.current_transaction.get()
+        if self.dialect == "sqlite":
+            if current is not None:
+                rows = await engine._run_in_existing_connection(current.connection, query, list(args))
+            else:
+                rows = await engine._run_in_new_connection(query, list(args))
+            return list(rows or [])
+        if current is not None:
+            records = await current.connection.fetch(query, *args)
+        elif engine.pool is not None:
+            async with engine.pool.acquire() as connection:
+                records = await connection.fetch(query, *args)
+        else:
+            connection = await engine.get_new_connection()
+            try:
+                records = await connection.fetch(query, *args)
+            finally:
+                await connection.close()
+        return [dict(record) for record in records]
 
     async def fetch_value(self, sql: str, *args: Any) -> Any:
         rows = await self.fetch(sql, *args)
@@ -68,10 +103,7 @@ class Database:
 
     async def execute(self, sql: str, *args: Any) -> None:
         """Run one statement that returns nothing of interest."""
-        if args:
-            await self.engine.run_querystring(QueryString(sql, *args))
-        else:
-            await self.engine.run_ddl(sql)
+        await self.fetch(sql, *args)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -21,7 +21,7 @@ from ..model.common import PRIORITIES
 from .actors import SYSTEM, Actor, group_members
 from .assignment import initial_owner, transfer_owner
 from .fields import FieldCodec, to_json_time
-from .state import FINAL, Change, Order, insert_event, load_order, now
+from .state import Change, Order, insert_event, load_order, now
 
 COMPLETE = "complete"
 CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id")
@@ -163,7 +163,9 @@ class Runtime:
                 await self.db.execute(
                     "INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) VALUES ({}, {}, {}, {})",
                     idempotency_key, actor.id, order_id, moment)
-        return await self.get(actor if actor.is_staff else SYSTEM, number)
+        row["id"] = order_id
+        actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
+        return await self.view(Order(row, fields, actions, template, queue, codec, 1))
 
     async def _idempotent(self, actor: Actor, key: str) -> dict[str, Any] | None:
         if len(key) > 200:
@@ -297,7 +299,7 @@ class Runtime:
                 changes["fields"] = field_json
             change.record("updated", changes, values={n: values[n] for n in field_json})
             await change.save(self.db)
-        return await self.get(actor, number)
+        return await self.view(order)
 
     # -- the flow -----------------------------------------------------------------------------
 
@@ -333,7 +335,7 @@ class Runtime:
             await change.save(self.db)
         if follow is not None:
             await self._create_follow_up(order, follow)
-        return await self.get(actor, number)
+        return await self.view(order)
 
     async def advance(self, actor: Actor, number: str, version: Any, to: str | None = None,
                       follow_up: bool | None = None) -> dict[str, Any]:
@@ -360,7 +362,7 @@ class Runtime:
             await change.save(self.db)
         if follow is not None:
             await self._create_follow_up(order, follow)
-        return await self.get(actor, number)
+        return await self.view(order)
 
     async def return_order(self, actor: Actor, number: str, version: Any, to: str) -> dict[str, Any]:
         """Send the work order back: to the previous step, an earlier step, or the group's supervisor."""
@@ -389,7 +391,7 @@ class Runtime:
                 cut = len(path) - 1 - path[::-1].index(target)
                 await self._enter(change, order, self._step(order, target), path[:cut], kind="returned")
             await change.save(self.db)
-        return await self.get(actor, number)
+        return await self.view(order)
 
     async def assign(self, actor: Actor, number: str, version: Any, login: str | None) -> dict[str, Any]:
         """Give the work order to a member of its current group (or to nobody)."""
@@ -408,7 +410,7 @@ class Runtime:
             change = Change(order, actor.id, self.workspace.fingerprint)
             change.record("assigned", {"owner_id": owner})
             await change.save(self.db)
-        return await self.get(actor, number)
+        return await self.view(order)
 
     async def cancel(self, actor: Actor, number: str, version: Any, reason: str | None = None) -> dict[str, Any]:
         """Cancel the work order, for good."""
@@ -421,7 +423,7 @@ class Runtime:
             change.record("cancelled", {"status": "cancelled", "cancelled_at": to_json_time(now())},
                           source=(reason or "")[:300] or None)
             await change.save(self.db)
-        return await self.get(actor, number)
+        return await self.view(order)
 
     async def link(self, actor: Actor, number: str, other: str) -> dict[str, Any]:
         """Associate two work orders (both must be visible to the actor)."""

@@ -130,7 +130,8 @@ class Change:
         self.core: dict[str, Any] = {}
         self.field_values: dict[str, Any] = {}
         self.new_round: tuple[str, int, tuple[str, ...]] | None = None
-        self.action_updates: dict[str, dict[str, Any]] = {}
+        self.action_updates: list[tuple[str, int, str, str, Any]] = []
+        """(step, round, action, state, result) for each action processed or skipped."""
 
     def record(self, kind: str, changes: dict[str, Any], *, source: str | None = None,
                values: dict[str, Any] | None = None) -> None:
@@ -158,10 +159,12 @@ class Change:
         """The work order enters ``step`` (its actions start pending, in a new round)."""
         self.new_round = (step.name, round_, tuple(a.name for a in step.actions))
         self.order.round = round_
-        self.action_updates = {}
+        self.order.action_rows = {a.name: {"state": "pending", "result": None} for a in step.actions}
 
     def update_action(self, name: str, state: str, result: Any = None) -> None:
-        self.action_updates[name] = {"state": state, "result": result}
+        self.action_updates.append((str(self.order.state["step"]), self.order.round, name, state, result))
+        self.order.action_rows[name] = {**self.order.action_rows.get(name, {}), "state": state,
+                                        "result": json.dumps(result)}
 
     async def save(self, db: Database) -> int:
         """Write the change (inside the caller's transaction); return the new version."""
@@ -183,6 +186,7 @@ class Change:
             raise Conflict(f"work order {order.number} was changed by someone else meanwhile",
                            order.version, [])
         version = int(updated[0]["version"])
+        order.row["updated_at"] = moment
         if self.field_values:
             table = quote(extension_table(order.template.name))
             assignments = ", ".join(f"{quote(name)} = {{}}" for name in self.field_values)
@@ -195,12 +199,11 @@ class Change:
                 await db.execute(
                     "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES ({}, {}, {}, {}, {})",
                     order.id, step, name, round_, "pending")
-        for name, update in self.action_updates.items():
+        for step_name, round_, name, state, result in self.action_updates:
             await db.execute(
                 "UPDATE rc_step_action SET state = {}, processed_by = {}, processed_at = {}, result = {} "
                 "WHERE work_order_id = {} AND step = {} AND round = {} AND action = {}",
-                update["state"], self.actor_id, moment, json.dumps(update["result"]), order.id,
-                order.state["step"], order.round, name)
+                state, self.actor_id, moment, json.dumps(result), order.id, step_name, round_, name)
         for kind, before, after, source in self.events:
             await insert_event(db, order.id, self.actor_id, kind, before, after, source,
                                self.definition_version, version, moment)
