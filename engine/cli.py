@@ -1,4 +1,4 @@
-"""The ``routecard`` command: init, check, plan, apply, demo, schema.
+"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, users, tokens.
 
 Exit codes: 0 fine, 1 definition errors or a refused plan, 2 usage errors.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,14 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from .diagnostics import Diagnostics
-from .errors import DefinitionError, RoutecardError, UsageError
+from .errors import (
+    DatabaseError,
+    DefinitionError,
+    RoutecardError,
+    ServiceError,
+    UsageError,
+)
+from .link.resolved import LinkedWorkspace
 from .workspace import open_workspace
 
 
@@ -136,6 +144,86 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _require_applied(linked: LinkedWorkspace, url: str, root: Path) -> None:
+    from .migrate import plan_for
+
+    plan = await plan_for(linked, url)
+    if not plan.up_to_date:
+        have = plan.previous.fingerprint[:12] if plan.previous else "none"
+        raise DatabaseError(
+            f"the database {plan.database} is not at the workspace's definition version "
+            f"{linked.fingerprint[:12]} (it has: {have}); run `routecard apply {root}` first")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    root = _workspace_dir(args.dir)
+    linked = open_workspace(root)
+    url = _database_url(args, root, linked.settings.database)
+    asyncio.run(_require_applied(linked, url, root))
+    try:
+        import uvicorn
+    except ImportError:
+        raise UsageError("`routecard serve` needs uvicorn: pip install uvicorn") from None
+    # The engine never imports the web layer at module level: the app factory is found by name.
+    app = importlib.import_module("ui.app").create_app(root, url, workspace=linked)
+    print(f"serving {root} on http://{args.host}:{args.port} (OpenAPI: /schema/openapi.json)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+async def _with_runtime_db(args: argparse.Namespace) -> tuple[LinkedWorkspace, str]:
+    root = _workspace_dir(args.workspace)
+    linked = open_workspace(root)
+    url = _database_url(args, root, linked.settings.database)
+    await _require_applied(linked, url, root)
+    return linked, url
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from .db import connect
+    from .runtime import add_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("--password-stdin: no password on standard input")
+
+    async def run() -> int:
+        linked, url = await _with_runtime_db(args)
+        db = await connect(url)
+        try:
+            return await add_user(db, linked, args.username, name=args.name or "", email=args.email,
+                                  password=password, groups=tuple(args.group), roles=tuple(args.role))
+        finally:
+            await db.close()
+
+    user = asyncio.run(run())
+    extras = [f"groups: {', '.join(args.group)}" if args.group else "", f"roles: {', '.join(args.role)}" if args.role else ""]
+    print(f"user {args.username} (id {user})" + "".join(f"; {e}" for e in extras if e))
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    from .db import connect
+    from .runtime import create_token
+    from .runtime.actors import user_id
+
+    async def run() -> str:
+        _, url = await _with_runtime_db(args)
+        db = await connect(url)
+        try:
+            found = await user_id(db, args.username)
+            if found is None:
+                raise UsageError(f"no user {args.username}; add one with `routecard users add {args.username}`")
+            return await create_token(db, found, args.name)
+        finally:
+            await db.close()
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="routecard", description="Order and work-order workflows described in YAML.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -165,6 +253,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default="examples/ecommerce-workorders")
     with_db(p)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("serve", help="serve the web app and JSON API (the database must be applied)")
+    p.add_argument("dir", nargs="?", default=".")
+    with_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.set_defaults(func=cmd_serve)
+
+    def with_workspace(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--workspace", "-w", default=".", metavar="DIR",
+                       help="the workspace folder (default: the current folder)")
+        with_db(p)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True, parser_class=_Parser)
+    p = users.add_parser("add", help="add a user, or add groups and roles to one")
+    p.add_argument("username")
+    p.add_argument("--group", action="append", default=[], metavar="G", help="a group to join (repeatable)")
+    p.add_argument("--role", action="append", default=[], metavar="R", help="a role to hold (repeatable)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    p.add_argument("--name", help="display name (default: the username)")
+    p.add_argument("--email")
+    with_workspace(p)
+    p.set_defaults(func=cmd_users_add)
+    tokens = sub.add_parser("tokens", help="manage API tokens").add_subparsers(
+        dest="tokens_command", required=True, parser_class=_Parser)
+    p = tokens.add_parser("create", help="create an API token; prints only the token")
+    p.add_argument("username")
+    p.add_argument("--name", default="cli", help="what the token is for (default: cli)")
+    with_workspace(p)
+    p.set_defaults(func=cmd_tokens_create)
     p = sub.add_parser("schema", help="write the definition language's JSON Schemas")
     p.add_argument("--out", default="definitions", help="folder to write into (default: definitions)")
     p.set_defaults(func=cmd_schema)
@@ -182,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except RoutecardError as exc:
         print(f"routecard: error: {exc.detail}", file=sys.stderr)
+        if isinstance(exc, ServiceError):
+            for problem in exc.errors:
+                print(f"  {problem['field']}: {problem['message']}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -45,8 +45,8 @@ def _value_type(field: ResolvedField) -> Any:
     if kind == "multiselect":
         return Annotated[list[Literal[tuple(field.options)]], described]  # type: ignore[misc]
     if kind == "number":
-        low = int(field.min) if field.min is not None else None
-        high = int(field.max) if field.max is not None else None
+        low = int(field.min) if field.min is not None else -(2**63)
+        high = int(field.max) if field.max is not None else 2**63 - 1
         return Annotated[int, Meta(ge=low, le=high), described]
     if kind == "decimal":
         return Annotated[Decimal, described]  # msgspec has no bounds for Decimal: see _extra_problem
@@ -56,9 +56,10 @@ def _value_type(field: ResolvedField) -> Any:
         return Annotated[dt.date, described]
     if kind == "datetime":
         return Annotated[dt.datetime, Meta(tz=True), described]
+    record_id = Annotated[int, Meta(ge=1, le=2**63 - 1)]
     if kind == "upload":
-        return Annotated[list[int], described]
-    return Annotated[int, Meta(ge=1), described]  # user, customer, reference: a record's id
+        return Annotated[list[record_id], Meta(max_length=100), described]
+    return Annotated[record_id, described]  # user, customer, reference: a record's id
 
 
 class FieldCodec:
@@ -158,7 +159,12 @@ def to_json_time(value: Any) -> str | None:
 
 
 def _extra_problem(field: ResolvedField, value: Any) -> str | None:
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(t, str) and "\x00" in t for t in texts):
+        return "text may not contain NUL characters"
     if field.type == "decimal":
+        if not value.is_finite():
+            return "must be a finite number"
         places = field.places or 0
         digits = field.digits or 12
         exponent = value.as_tuple().exponent

@@ -75,7 +75,7 @@ class Runtime:
         return order
 
     async def _load_for_change(self, actor: Actor, number: str, version: Any) -> Order:
-        if isinstance(version, bool) or not isinstance(version, int):
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 2**31:
             raise Invalid("`version` is required: the version of the work order you read",
                           [{"field": "version", "message": "expected the work order's version (a number)"}])
         order = await self._load(actor, number)
@@ -120,10 +120,50 @@ class Runtime:
             raise Invalid(f"template {template_name} does not enter queue {queue_name}",
                           [{"field": "queue", "message": f"one of: {', '.join(template.queues)}"}])
         queue = self.workspace.queues[queue_name]
-        core = await self._core_values(data, allowed=("title", "priority", "requested_at", "planned_at",
-                                                      "customer_id", "project_id", "queue", "fields"))
-        fields = self.codecs[template_name].validate(data.get("fields") or {}, partial=False)
+        core, fields = await self._checked_input(
+            data, ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id", "queue",
+                   "fields"), self.codecs[template_name], partial=False)
+        if not actor.is_staff:
+            core = self._for_customer(actor, core)
         first = queue.steps[0]
+        try:
+            return await self._insert(actor, template, queue, first, core, fields, idempotency_key)
+        except Exception:
+            # a retry racing the first request with the same key: return the order the first one made
+            if idempotency_key is not None:
+                existing = await self._idempotent(actor, idempotency_key)
+                if existing is not None:
+                    return existing
+            raise
+
+    def _for_customer(self, actor: Actor, core: dict[str, Any]) -> dict[str, Any]:
+        """A customer user's order is always for the user's own customer."""
+        if actor.customer_id is None:
+            raise Forbidden(f"{actor.login} belongs to no customer")
+        if core.get("customer_id") not in (None, actor.customer_id):
+            raise Forbidden("a customer user can only create work orders for its own customer")
+        return {**core, "customer_id": actor.customer_id}
+
+    async def _checked_input(self, data: dict[str, Any], allowed: tuple[str, ...], codec: FieldCodec, *,
+                             partial: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The work order's own values and its custom fields, with every problem of both reported at once."""
+        errors: list[dict[str, str]] = []
+        core: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        try:
+            core = await self._core_values(data, allowed=allowed)
+        except Invalid as exc:
+            errors += exc.errors
+        try:
+            fields = codec.validate(data.get("fields") or {}, partial=partial)
+        except Invalid as exc:
+            errors += exc.errors
+        if errors:
+            raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
+        return core, fields
+
+    async def _insert(self, actor: Actor, template: ResolvedTemplate, queue: ResolvedQueue, first: ResolvedStep,
+                      core: dict[str, Any], fields: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         async with self.db.transaction():
             number = await self._next_number(template)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
@@ -155,6 +195,8 @@ class Runtime:
             state = {key: (to_json_time(v) if isinstance(v, dt.datetime) else v)
                      for key, v in row.items() if key not in ("updated_at", "version", "definition_version")}
             state["path"] = []
+            state["completed_at"] = None
+            state["cancelled_at"] = None
             state["fields"] = {f.name: codec.to_json(f.name, fields.get(f.name)) for f in template.fields}
             state["actions"] = {a.name: "pending" for a in first.actions}
             await insert_event(self.db, order_id, actor.id, "created", {}, state, None,
@@ -190,7 +232,7 @@ class Runtime:
                 errors.append({"field": key, "message": f"`{key}` cannot be set here; allowed: {', '.join(allowed)}"})
         if "title" in data:
             title = data["title"]
-            if not isinstance(title, str) or len(title) > 300:
+            if not isinstance(title, str) or len(title) > 300 or "\x00" in title:
                 errors.append({"field": "title", "message": "expected text of at most 300 characters"})
             else:
                 out["title"] = title.strip()
@@ -214,7 +256,8 @@ class Runtime:
         for key, table in (("customer_id", "rc_customer"), ("project_id", "rc_project")):
             if key in data and data[key] is not None:
                 value = data[key]
-                if isinstance(value, bool) or not isinstance(value, int) or await self.db.fetch_value(
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63 \
+                        or await self.db.fetch_value(
                         f"SELECT id FROM {quote(table)} WHERE id = {{}}", value) is None:
                     errors.append({"field": key, "message": f"no {key.removesuffix('_id')} {value}"})
                 else:
@@ -285,8 +328,9 @@ class Runtime:
             if not self._may_edit(actor, order):
                 raise Forbidden(f"{actor.login} may not edit work order {number} "
                                 f"(edit limit: {order.template.edit_limit})")
-            core = await self._core_values(data, allowed=(*CORE_EDITABLE, "fields"))
-            values = order.codec.validate(data.get("fields") or {}, partial=True)
+            core, values = await self._checked_input(data, (*CORE_EDITABLE, "fields"), order.codec, partial=True)
+            if not actor.is_staff:
+                core = self._for_customer(actor, core)
             change = Change(order, actor.id, self.workspace.fingerprint)
             core_json = {k: (to_json_time(v) if isinstance(v, dt.datetime) else v) for k, v in core.items()
                          if (to_json_time(v) if isinstance(v, dt.datetime) else v) != order.state.get(k)}
@@ -500,7 +544,7 @@ class Runtime:
         except Invalid:
             # required fields without defaults: the follow-up cannot be made automatically
             async with self.db.transaction():
-                await insert_event(self.db, order.id, None, "follow_up_failed", {}, {"template": template},
+                await insert_event(self.db, order.id, None, "follow_up_failed", {}, {"follow_up_template": template},
                                    "required fields have no defaults", self.workspace.fingerprint,
                                    order.version, now())
 

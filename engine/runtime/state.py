@@ -228,6 +228,8 @@ def replay(events: list[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(after, str):
             after = json.loads(after)
         for key, value in after.items():
+            if key not in CORE_KEYS and key not in MERGED_KEYS:
+                continue  # notes such as a link or a failed follow-up, not part of the order's state
             if key in MERGED_KEYS:
                 if key == "actions" and event["kind"] in ("created", "step_entered", "returned"):
                     state[key] = dict(value)

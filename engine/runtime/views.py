@@ -72,12 +72,31 @@ def _cursor_encode(value: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([value, row_id]).encode()).decode()
 
 
-def _cursor_decode(cursor: str) -> tuple[Any, int]:
+TIME_SORTS = frozenset({"created_at", "updated_at", "requested_at", "planned_at"})
+PRIORITY_RANK = "CASE priority WHEN 'low' THEN 1 WHEN 'normal' THEN 2 WHEN 'high' THEN 3 WHEN 'urgent' THEN 4 END"
+BAD_CURSOR = Invalid("the cursor is not valid", [{"field": "cursor", "message": "use the next_cursor of a page"}])
+
+
+def _cursor_decode(cursor: str, key: str) -> tuple[Any, int]:
+    """The last row's sort value (checked against the sort's type) and id."""
     try:
         value, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return value, int(row_id)
-    except (ValueError, TypeError):
-        raise Invalid("the cursor is not valid", [{"field": "cursor", "message": "use the next_cursor of a page"}]) from None
+        if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 < row_id < 2**63:
+            raise ValueError
+        if value is None:
+            return None, row_id
+        if key == "priority":
+            if isinstance(value, bool) or value not in (1, 2, 3, 4):
+                raise ValueError
+            return value, row_id
+        if not isinstance(value, str) or len(value) > 300 or "\x00" in value:
+            raise ValueError
+        if key in TIME_SORTS:
+            moment = dt.datetime.fromisoformat(value)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)), row_id
+        return value, row_id
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise BAD_CURSOR from None
 
 
 async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], sort: str = "-created_at",
@@ -88,9 +107,11 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
     key = sort.lstrip("-+")
     if key not in SORTS:
         errors.append({"field": "sort", "message": f"sort by one of: {', '.join(SORTS)} (prefix - for descending)"})
-    for name in filters:
+    for name, value in filters.items():
         if name not in FILTERS:
             errors.append({"field": name, "message": f"filter by one of: {', '.join(FILTERS)}"})
+        elif not isinstance(value, str) or len(value) > 200 or "\x00" in value:
+            errors.append({"field": name, "message": "at most 200 characters of text"})
     if not 1 <= limit <= MAX_LIMIT:
         errors.append({"field": "limit", "message": f"between 1 and {MAX_LIMIT}"})
     if errors:
@@ -110,32 +131,32 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
             where.append("group_name = {}")
             args.append(value)
         elif name == "customer_id":
-            try:
-                args.append(int(value))
-            except ValueError:
-                raise Invalid("customer_id must be a number", [{"field": "customer_id", "message": "a number"}]) from None
+            if not value.isdigit() or len(value) > 18:
+                raise Invalid("customer_id must be a number", [{"field": "customer_id", "message": "a number"}])
             where.append("customer_id = {}")
+            args.append(int(value))
         else:
             where.append(f"{quote(name)} = {{}}")
             args.append(value)
-    column = quote(key)
+    # Rows with a value come first, then those without (in both directions, on both databases).
+    column = PRIORITY_RANK if key == "priority" else quote(key)
+    op = "<" if descending else ">"
     if cursor:
-        after, last_id = _cursor_decode(cursor)
-        if key in ("created_at", "updated_at", "requested_at", "planned_at") and after is not None:
-            after = dt.datetime.fromisoformat(str(after))
-        op = "<" if descending else ">"
+        after, last_id = _cursor_decode(cursor, key)
         if after is None:
             where.append(f"({column} IS NULL AND id {op} {{}})")
             args.append(last_id)
         else:
-            where.append(f"({column} {op} {{}} OR ({column} = {{}} AND id {op} {{}}))")
+            where.append(f"(({column} IS NOT NULL AND ({column} {op} {{}} OR ({column} = {{}} AND id {op} {{}}))) "
+                         f"OR {column} IS NULL)")
             args += [after, after, last_id]
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     direction = "DESC" if descending else "ASC"
     rows = await runtime.db.fetch(
         f"SELECT id, number, template, queue, step, status, priority, title, group_name, owner_id, "
-        f"created_at, updated_at, requested_at, planned_at, version FROM rc_work_order {clause} "
-        f"ORDER BY {column} {direction}, id {direction} LIMIT {{}}", *args, limit + 1)
+        f"created_at, updated_at, requested_at, planned_at, version, {column} AS sort_value "
+        f"FROM rc_work_order {clause} "
+        f"ORDER BY ({column} IS NULL) ASC, {column} {direction}, id {direction} LIMIT {{}}", *args, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     owners = {int(r["owner_id"]) for r in rows if r["owner_id"] is not None}
@@ -146,7 +167,7 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
             f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(owners))}
     items = []
     for row in rows:
-        item = {k: v for k, v in row.items() if k not in ("id", "owner_id")}
+        item = {k: v for k, v in row.items() if k not in ("id", "owner_id", "sort_value")}
         item["owner"] = logins.get(row["owner_id"]) if row["owner_id"] is not None else None
         for time_key in ("created_at", "updated_at", "requested_at", "planned_at"):
             item[time_key] = to_json_time(item[time_key])
@@ -155,7 +176,7 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        last_value = last[key]
+        last_value = last["sort_value"]
         next_cursor = _cursor_encode(
             to_json_time(last_value) if isinstance(last_value, dt.datetime) else last_value, int(last["id"]))
     return {"items": items, "next_cursor": next_cursor}

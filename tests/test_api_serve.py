@@ -1,0 +1,105 @@
+"""`routecard serve`, `users add` and `tokens create` as scripts use them: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _routecard(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], input=stdin, capture_output=True, text=True, check=False,
+                          timeout=120, cwd=Path(__file__).resolve().parent.parent)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request(url: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "hosting"
+    shutil.copytree(EXAMPLES / "hosting-orders", root)
+    return root
+
+
+def test_users_and_tokens_commands(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{workspace / 'x.db'}"
+    assert main(["users", "add", "tom.berger", "-w", str(workspace), "--db", db]) == 1
+    assert "routecard apply" in capsys.readouterr().err
+    assert main(["apply", str(workspace), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["users", "add", "x", "--group", "nope", "--role", "boss", "-w", str(workspace), "--db", db]) == 1
+    err = capsys.readouterr().err
+    assert "groups: unknown group `nope`" in err and "roles: unknown role `boss`" in err
+    added = _routecard("users", "add", "tom.berger", "--group", "sales", "--role", "order_agent", "--password-stdin",
+                       "--workspace", str(workspace), "--db", db, stdin="s3cret\n")
+    assert added.returncode == 0, added.stderr
+    token = _routecard("tokens", "create", "tom.berger", "-w", str(workspace), "--db", db)
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.startswith("rc_") and token.stdout.count("\n") == 1
+    assert main(["tokens", "create", "nobody", "-w", str(workspace), "--db", db]) == 2
+
+
+def test_serve_answers_real_http(workspace: Path) -> None:
+    db = f"sqlite:///{workspace / 'serve.db'}"
+    port = _free_port()
+    refused = _routecard("serve", str(workspace), "--db", db, "--port", str(port))
+    assert refused.returncode == 1 and "routecard apply" in refused.stderr
+    assert _routecard("apply", str(workspace), "--db", db).returncode == 0
+    assert _routecard("users", "add", "jana.kowalski", "-w", str(workspace), "--db", db).returncode == 0
+    token = _routecard("tokens", "create", "jana.kowalski", "-w", str(workspace), "--db", db).stdout.strip()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", str(workspace), "--db", db, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=Path(__file__).resolve().parent.parent)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                status, body = _request(f"{base}/health")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                time.sleep(0.1)
+        assert status == 200 and body["status"] == "ok"
+        assert _request(f"{base}/api/orders")[0] == 401
+        status, order = _request(f"{base}/api/templates/hosting_order/orders", token, {"fields": {
+            "domain_name": "example.org", "contact_email": "web@example.org", "monthly_price": "9.90"}})
+        assert status == 201, order
+        status, page = _request(f"{base}/api/orders", token)
+        assert status == 200 and [i["number"] for i in page["items"]] == [order["number"]]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if server.stdout:
+            server.stdout.close()

@@ -1,0 +1,64 @@
+"""What the workspace defines (templates, queues), customers, and the health check."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import FromQuery, QueryParameter
+
+from engine.link.resolved import ResolvedField, ResolvedQueue, ResolvedTemplate
+from engine.runtime import Actor
+from engine.runtime.customers import search_customers
+
+from ..auth import PUBLIC_OPT
+from ..deps import RuntimeDep
+
+
+def _label(labels: dict[str, str], fallback: str) -> str:
+    return next(iter(labels.values()), fallback)
+
+
+def _field(field: ResolvedField) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": field.name, "type": field.type, "label": _label(field.label, field.name),
+                           "required": field.required, "default": field.default}
+    if field.options:
+        out["options"] = list(field.options)
+        out["can_enter"] = field.can_enter
+    return out
+
+
+def template_summary(template: ResolvedTemplate) -> dict[str, Any]:
+    return {"name": template.name, "label": _label(template.label, template.name), "queues": list(template.queues),
+            "prefix": template.prefix, "edit_limit": template.edit_limit,
+            "create": f"/api/templates/{template.name}/orders", "fields": [_field(f) for f in template.fields]}
+
+
+def queue_summary(queue: ResolvedQueue) -> dict[str, Any]:
+    return {"name": queue.name, "label": _label(queue.label, queue.name), "templates": list(queue.templates),
+            "steps": [{"name": s.name, "label": _label(s.label, s.name), "group": s.group, "next": list(s.next),
+                       "returns": list(s.returns),
+                       "actions": [{"name": a.name, "label": _label(a.label, a.name), "skippable": a.skippable,
+                                    "plugin": a.plugin} for a in s.actions]} for s in queue.steps]}
+
+
+@get("/api/templates", tags=["definitions"], summary="The work-order templates and their fields")
+async def list_templates(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> list[dict[str, Any]]:
+    return [template_summary(t) for t in runtime.workspace.templates.values()]
+
+
+@get("/api/queues", tags=["definitions"], summary="The queues, their steps and actions")
+async def list_queues(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> list[dict[str, Any]]:
+    return [queue_summary(q) for q in runtime.workspace.queues.values()]
+
+
+@get("/api/customers", tags=["customers"], summary="Find customers by number, name, label or e-mail domain")
+async def find_customers(request: Request[Actor, Any, Any], runtime: RuntimeDep,
+                         q: Annotated[str, QueryParameter(max_length=200)] = "", limit: FromQuery[int] = 20) -> list[dict[str, Any]]:
+    return await search_customers(runtime.db, request.user, q, limit=limit)
+
+
+@get("/health", opt={PUBLIC_OPT: True}, tags=["health"], summary="Is the server up and its database reachable?")
+async def health(runtime: RuntimeDep) -> dict[str, Any]:
+    await runtime.db.fetch("SELECT 1 AS ok")
+    return {"status": "ok", "definition_version": runtime.workspace.fingerprint[:12]}

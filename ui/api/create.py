@@ -1,0 +1,121 @@
+"""One create route per template, built from the definitions before the app starts.
+
+Each route's body type embeds the template's custom-field Struct (``FieldCodec.struct``)
+so the OpenAPI document shows every template's fields. The service checks the body as
+sent (every field problem at once) before the strict shape is decoded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Router, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException
+from litestar.params import BodyKwarg, HeaderParameter
+from msgspec import Meta
+
+from engine.errors import Invalid
+from engine.link.resolved import ResolvedTemplate
+from engine.runtime import Actor
+from engine.runtime.fields import FieldCodec
+
+from ..deps import RuntimeDep
+from .bodies import Priority
+
+RAW_BODY = "routecard_body"
+CREATE_KEYS = ("fields", "title", "priority", "customer_id", "project_id", "requested_at", "planned_at", "queue")
+
+
+def _camel(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def create_struct(template: ResolvedTemplate, fields: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """The body of ``POST /api/templates/<template>/orders``."""
+    queue: Any = Literal.__getitem__(template.queues)  # Literal["q1", "q2", ...], built at runtime
+    return msgspec.defstruct(
+        f"{_camel(template.name)}Create",
+        [
+            ("fields", fields | None, None),
+            ("title", Annotated[str, Meta(max_length=300)] | None, None),
+            ("priority", Priority | None, None),
+            ("customer_id", int | None, None),
+            ("project_id", int | None, None),
+            ("requested_at", dt.datetime | None, None),
+            ("planned_at", dt.datetime | None, None),
+            ("queue", queue | None, None),
+        ],
+        kw_only=True,
+        forbid_unknown_fields=True,
+    )
+
+
+def order_struct(template: ResolvedTemplate, fields: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """The work order as the API shows it, with this template's fields (for the OpenAPI document)."""
+    optional_text = str | None
+    return msgspec.defstruct(
+        f"{_camel(template.name)}Order",
+        [("number", str), ("template", str), ("queue", str), ("step", str), ("status", str), ("priority", str),
+         ("title", str), ("owner", optional_text), ("group", optional_text), ("customer_id", int | None),
+         ("project_id", int | None), ("created_by", optional_text), ("created_at", str),
+         ("updated_at", optional_text), ("requested_at", optional_text), ("planned_at", optional_text),
+         ("completed_at", optional_text), ("cancelled_at", optional_text), ("version", int),
+         ("path", list[str]), ("fields", fields), ("actions", list[dict[str, Any]]), ("next", list[str]),
+         ("returns", list[str])],
+        kw_only=True,
+    )
+
+
+def _precheck(codec: FieldCodec) -> Callable[[Request[Actor, Any, Any]], Awaitable[None]]:
+    """A ``before_request`` hook: parse the body and let the service report every field problem."""
+
+    async def check(request: Request[Actor, Any, Any]) -> None:
+        raw = await request.body()
+        try:
+            data = msgspec.json.decode(raw) if raw.strip() else {}
+        except msgspec.DecodeError:
+            raise ClientException("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise Invalid("the body must be a JSON object", [{"field": "body", "message": "expected an object"}])
+        errors = [{"field": k, "message": f"`{k}` cannot be set here; allowed: {', '.join(CREATE_KEYS)}"}
+                  for k in data if k not in CREATE_KEYS]
+        try:
+            codec.validate(data.get("fields") or {}, partial=False)
+        except Invalid as exc:
+            errors += exc.errors
+        if errors:
+            raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
+        request.state[RAW_BODY] = data
+
+    return check
+
+
+def template_router(template: ResolvedTemplate, codec: FieldCodec) -> Router:
+    """The router holding ``POST /api/templates/<name>/orders`` for one template."""
+    body_type = create_struct(template, codec.struct)
+    result_type = order_struct(template, codec.struct)
+    name = template.name
+    label = next(iter(template.label.values()), name)
+
+    async def create_order(
+        request: Request[Actor, Any, Any],
+        runtime: RuntimeDep,
+        data: Any,
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
+    ) -> dict[str, Any]:
+        return await runtime.create(request.user, name, request.state[RAW_BODY], idempotency_key)
+
+    # The runtime-built types go in after the fact: the body and answer shapes of this template.
+    body: Any = Annotated[body_type, BodyKwarg(media_type=RequestEncodingType.JSON)]  # JSONBody[body_type]
+    create_order.__annotations__.update({"data": body, "return": result_type})
+    handler = post(
+        "/orders", status_code=201, operation_id=f"create_{name}", summary=f"Create a {label} work order",
+        description=f"Creates a work order of template `{name}` in its queue "
+                    f"({', '.join(template.queues)}). The same `Idempotency-Key` returns the same order.",
+        before_request=_precheck(codec), tags=["orders"],
+    )(create_order)
+    return Router(path=f"/api/templates/{name}", route_handlers=[handler])

@@ -1,0 +1,89 @@
+"""The web application: ``create_app(workspace_dir, database_url)`` returns a Litestar app.
+
+The workspace is opened (loaded, checked, linked) when the app is made, so every
+template's create route is in place before the first request; the database is
+connected when the app starts, and the app refuses to start on a database that is not
+at the workspace's definition version (``routecard apply`` brings it there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from engine.db import connect
+from engine.errors import DatabaseError
+from engine.link.resolved import LinkedWorkspace
+from engine.migrate.plan import build_plan
+from engine.runtime import Runtime
+from engine.runtime.fields import FieldCodec
+from engine.workspace import open_workspace
+
+from .api import (
+    OrderController,
+    SessionController,
+    TokenController,
+    find_customers,
+    health,
+    list_queues,
+    list_templates,
+    template_router,
+)
+from .auth import auth_middleware
+from .deps import provide_runtime
+from .errors import EXCEPTION_HANDLERS
+
+MAX_BODY = 1024 * 1024
+"""Largest request body accepted (bytes); larger ones get 413 before they are read."""
+
+
+async def ensure_current(runtime: Runtime) -> None:
+    """Refuse a database that is not at the workspace's definition version."""
+    async with runtime.db.transaction():
+        plan = await build_plan(runtime.db, runtime.workspace)
+    if not plan.up_to_date:
+        have = plan.previous.fingerprint[:12] if plan.previous else "none"
+        raise DatabaseError(
+            f"the database {runtime.db.display_url} is at definition version {have}, the workspace at "
+            f"{runtime.workspace.fingerprint[:12]}; run `routecard apply` on the workspace first")
+
+
+def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorkspace | None = None) -> Litestar:
+    """The API for the workspace at ``workspace_dir`` on the database at ``database_url``."""
+    linked = workspace if workspace is not None else open_workspace(Path(workspace_dir))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = await connect(database_url)
+        try:
+            await db.start_pool()
+            runtime = Runtime(linked, db)
+            await ensure_current(runtime)
+            app.state.runtime = runtime
+            yield
+        finally:
+            await db.close()
+
+    routers: list[Any] = [template_router(t, FieldCodec(t)) for t in linked.templates.values()]
+    return Litestar(
+        route_handlers=[OrderController, SessionController, TokenController, list_templates, list_queues,
+                        find_customers, health, *routers],
+        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
+        middleware=[auth_middleware()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY,
+        openapi_config=OpenAPIConfig(
+            title=f"Routecard API: {linked.settings.name}", version=linked.fingerprint[:12],
+            path="/schema", render_plugins=[JsonRenderPlugin()],
+            description="Work orders of the workspace's templates and queues. Authenticate with "
+                        "`Authorization: Bearer <token>` (`routecard tokens create USERNAME`)."),
+        debug=False,
+    )

@@ -1,0 +1,81 @@
+"""Who is calling: an API token (``Authorization: Bearer``) or a browser session cookie.
+
+Requests authenticated by a session cookie must prove they come from our own pages
+when they change something: an unsafe method needs the ``x-csrftoken`` header equal
+to the session's CSRF token (shown at login and by ``GET /api/session``). Token
+requests carry no ambient credentials and need no CSRF token. Handlers marked
+``opt={"public": True}`` (health, login) are open; everything else answers 401
+without credentials, before the body is read.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Literal
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+    DefineMiddleware,
+)
+
+from engine.errors import NotFound
+from engine.runtime import Actor, Runtime, load_actor, user_for_token
+
+from .sessions import SESSION_COOKIE, find_session
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrftoken"
+PUBLIC_OPT = "public"
+
+
+class Credentials(msgspec.Struct, frozen=True):
+    """How the request was authenticated (``request.auth``)."""
+
+    via: Literal["token", "session"]
+    session_key: str | None = None
+    csrf: str | None = None
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        runtime: Runtime = connection.app.state.runtime
+        header = connection.headers.get("authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise NotAuthorizedException("use `Authorization: Bearer <token>`")
+            user = await user_for_token(runtime.db, token.strip())
+            actor = await _actor(runtime, user)
+            return AuthenticationResult(user=actor, auth=Credentials("token"))
+        key = connection.cookies.get(SESSION_COOKIE)
+        if key:
+            session = await find_session(runtime.db, key)
+            if session is not None:
+                if connection.scope.get("method", "GET") not in SAFE_METHODS:
+                    sent = connection.headers.get(CSRF_HEADER, "")
+                    if not (sent and hmac.compare_digest(sent.encode(), session.csrf.encode())):
+                        raise PermissionDeniedException(
+                            f"the CSRF token is missing or wrong: send the `{CSRF_HEADER}` header "
+                            "given at login (GET /api/session shows it)")
+                actor = await _actor(runtime, session.user_id)
+                return AuthenticationResult(
+                    user=actor, auth=Credentials("session", session_key=session.key, csrf=session.csrf))
+        raise NotAuthorizedException("authentication required: `Authorization: Bearer <token>` or a session")
+
+
+async def _actor(runtime: Runtime, user: int | None) -> Actor:
+    if user is None:
+        raise NotAuthorizedException("the token or session is not valid (unknown, revoked or expired)")
+    try:
+        return await load_actor(runtime.db, runtime.workspace, id=user)
+    except NotFound:
+        raise NotAuthorizedException("the user is not active") from None
+
+
+def auth_middleware() -> DefineMiddleware:
+    """The middleware as the app registers it; ``/schema`` (the OpenAPI document) stays open."""
+    return DefineMiddleware(AuthMiddleware, exclude=[r"^/schema(/|$)"], exclude_from_auth_key=PUBLIC_OPT)
