@@ -100,9 +100,11 @@ async def load_actor(db: Database, workspace: LinkedWorkspace, *, login: str | N
     if not rows or not rows[0]["is_active"]:
         raise NotFound(f"no active user {login or id}")
     user = rows[0]
-    groups = {r["name"] for r in await db.fetch(
-        "SELECT g.name AS name FROM rc_group g JOIN rc_group_member m ON m.group_id = g.id WHERE m.user_id = {}",
-        user["id"])}
+    memberships = await db.fetch(
+        "SELECT 'group' AS what, g.name AS name FROM rc_group g JOIN rc_group_member m ON m.group_id = g.id "
+        "WHERE m.user_id = {} UNION ALL SELECT 'role' AS what, role AS name FROM rc_user_role WHERE user_id = {}",
+        user["id"], user["id"])
+    groups = {r["name"] for r in memberships if r["what"] == "group"}
     supervises = set()
     for name, group in workspace.groups.items():
         if user["login"] in group.members:
@@ -110,7 +112,7 @@ async def load_actor(db: Database, workspace: LinkedWorkspace, *, login: str | N
         if group.supervisor == user["login"]:
             supervises.add(name)
             groups.add(name)
-    roles = {r["role"] for r in await db.fetch("SELECT role FROM rc_user_role WHERE user_id = {}", user["id"])}
+    roles = {r["name"] for r in memberships if r["what"] == "role"}
     for name, role in workspace.roles.items():
         if groups & set(role.groups):
             roles.add(name)
@@ -186,6 +188,14 @@ async def user_for_token(db: Database, token: str) -> int | None:
         "SELECT user_id, expires_at FROM rc_api_token WHERE token_hash = {}", token_hash(token))
     if not rows:
         return None
+    expires = rows[0]["expires_at"]
+    if expires is not None:
+        if isinstance(expires, str):
+            expires = dt.datetime.fromisoformat(expires)
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.timezone.utc)
+        if expires <= dt.datetime.now(dt.timezone.utc):
+            return None
     return int(rows[0]["user_id"])
 
 

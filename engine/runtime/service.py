@@ -188,10 +188,11 @@ class Runtime:
                 f"INSERT INTO {quote(extension_table(template.name))} ({', '.join(quote(n) for n in names)}) "
                 f"VALUES ({', '.join('{}' for _ in names)})",
                 order_id, *(codec.to_storage(n, v) for n, v in fields.items()))
-            for action in first.actions:
+            if first.actions:
                 await self.db.execute(
-                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES ({}, {}, {}, 1, {})",
-                    order_id, first.name, action.name, "pending")
+                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
+                    + ", ".join("({}, {}, {}, 1, 'pending')" for _ in first.actions),
+                    *(value for action in first.actions for value in (order_id, first.name, action.name)))
             state = {key: (to_json_time(v) if isinstance(v, dt.datetime) else v)
                      for key, v in row.items() if key not in ("updated_at", "version", "definition_version")}
             state["path"] = []
@@ -207,7 +208,8 @@ class Runtime:
                     idempotency_key, actor.id, order_id, moment)
         row["id"] = order_id
         actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
-        return await self.view(Order(row, fields, actions, template, queue, codec, 1))
+        return await self.view(Order(row, fields, actions, template, queue, codec, 1),
+                               known={actor.id: actor.login} if actor.id is not None else None)
 
     async def _idempotent(self, actor: Actor, key: str) -> dict[str, Any] | None:
         if len(key) > 200:
@@ -278,14 +280,15 @@ class Runtime:
         """The work order as the API shows it."""
         return await self.view(await self._load(actor, number))
 
-    async def view(self, order: Order) -> dict[str, Any]:
+    async def view(self, order: Order, known: dict[int, str] | None = None) -> dict[str, Any]:
+        """The API's view of ``order``; ``known`` logins by user id save looking them up."""
         state = order.state
-        ids = {i for i in (state["owner_id"], state["created_by"]) if i is not None}
-        logins = {}
+        logins: dict[int, str] = dict(known or {})
+        ids = {i for i in (state["owner_id"], state["created_by"]) if i is not None and i not in logins}
         if ids:
             marks = ", ".join("{}" for _ in ids)
-            logins = {int(r["id"]): r["login"] for r in await self.db.fetch(
-                f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(ids))}
+            logins.update({int(r["id"]): r["login"] for r in await self.db.fetch(
+                f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(ids))})
         step = order.step
         return {
             "number": order.number, "template": state["template"], "queue": state["queue"],

@@ -195,10 +195,11 @@ class Change:
                 *(order.codec.to_storage(n, v) for n, v in self.field_values.items()), order.id)
         if self.new_round is not None:
             step, round_, names = self.new_round
-            for name in names:
+            if names:
                 await db.execute(
-                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES ({}, {}, {}, {}, {})",
-                    order.id, step, name, round_, "pending")
+                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
+                    + ", ".join("({}, {}, {}, {}, 'pending')" for _ in names),
+                    *(value for name in names for value in (order.id, step, name, round_)))
         for step_name, round_, name, state, result in self.action_updates:
             await db.execute(
                 "UPDATE rc_step_action SET state = {}, processed_by = {}, processed_at = {}, result = {} "
