@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/compile_workspace.py
 	$(PY) bench/add_field_migration.py
+	$(PY) bench/api_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -141,7 +141,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"queue `{queue.name}`: {route} -> complete")
     print(f"\nThe database is ready: {plan.database}")
     print("Change a definition, then run `routecard plan` and `routecard apply` on the folder to migrate it.")
-    return 0
+    token, logins = asyncio.run(_demo_users(linked, url))
+    if logins:
+        print(f"\nDemo users (password `{DEMO_PASSWORD}`): {', '.join(logins)}")
+        print(f"API token of {logins[0]}: {token}")
+    if args.no_serve:
+        return 0
+    host, port = args.host, args.port
+    print(f"Try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/api/orders/counts")
+    args.dir = str(root)
+    return cmd_serve(args)
+
+
+DEMO_PASSWORD = "demo"
+
+
+async def _demo_users(linked: LinkedWorkspace, url: str) -> tuple[str, list[str]]:
+    """Every group member and supervisor as a user (password ``demo``), and a token for the first."""
+    from .db import connect
+    from .runtime import add_user, create_token
+
+    logins: list[str] = []
+    for group in linked.groups.values():
+        for login in ([group.supervisor] if group.supervisor else []) + list(group.members):
+            if login not in logins:
+                logins.append(login)
+    if not logins:
+        return "", []
+    db = await connect(url)
+    try:
+        ids = [await add_user(db, linked, login, password=DEMO_PASSWORD) for login in logins]
+        return await create_token(db, ids[0], "demo"), logins
+    finally:
+        await db.close()
 
 
 async def _require_applied(linked: LinkedWorkspace, url: str, root: Path) -> None:
@@ -249,9 +281,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow steps that delete data (purged fields)")
     with_db(p)
     p.set_defaults(func=cmd_apply)
-    p = sub.add_parser("demo", help="check and apply an example workspace and show what it created")
+    p = sub.add_parser("demo", help="apply an example workspace, add its demo users, and serve it")
     p.add_argument("dir", nargs="?", default="examples/ecommerce-workorders")
     with_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--no-serve", action="store_true", help="stop after applying and adding the demo users")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("serve", help="serve the web app and JSON API (the database must be applied)")
     p.add_argument("dir", nargs="?", default=".")

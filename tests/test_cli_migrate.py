@@ -147,9 +147,23 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_demo_applies_an_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     examples = Path(__file__).resolve().parent.parent / "examples" / "hosting-orders"
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    code, out, _ = run(capsys, "demo", str(examples), "--db", url)
+    code, out, _ = run(capsys, "demo", str(examples), "--db", url, "--no-serve")
     assert code == 0
     assert "queue `dedicated_servers`:" in out
     assert "template `dedicated_server_order` -> table tpl_dedicated_server_order:" in out
-    code, out, _ = run(capsys, "demo", str(examples), "--db", url)
+    assert "Demo users (password `demo`): " in out
+    token = out.split("API token of ")[1].split(": ", 1)[1].strip()
+
+    async def who() -> int | None:
+        from engine.db import connect
+        from engine.runtime import user_for_token
+
+        db = await connect(url)
+        try:
+            return await user_for_token(db, token)
+        finally:
+            await db.close()
+
+    assert asyncio.run(who()) is not None
+    code, out, _ = run(capsys, "demo", str(examples), "--db", url, "--no-serve")
     assert code == 0 and "No changes: the database is up to date." in out
