@@ -41,7 +41,13 @@ async def test_session_login_and_csrf(api: Api) -> None:
         assert denied.json()["error"] == "forbidden"
     assert await dump(api.db) == before
 
-    made = await client.post(CREATE, json=HOSTING, headers={"x-csrftoken": csrf})
+    cross_site = await client.post(CREATE, json=HOSTING,
+                                   headers={"x-csrftoken": csrf, "origin": "https://evil.example"})
+    assert cross_site.status_code == 403 and "cross-site" in cross_site.json()["detail"]
+    assert await dump(api.db) == before
+
+    own = str(client.base_url).rstrip("/")
+    made = await client.post(CREATE, json=HOSTING, headers={"x-csrftoken": csrf, "origin": own})
     assert made.status_code == 201, made.text
     # a token request carries no ambient credentials: no CSRF token needed, even with a cookie present
     by_token = await client.post(CREATE, json=HOSTING, headers=api.auth("tom.berger"))

@@ -2,7 +2,9 @@
 
 Requests authenticated by a session cookie must prove they come from our own pages
 when they change something: an unsafe method needs the ``x-csrftoken`` header equal
-to the session's CSRF token (shown at login and by ``GET /api/session``). Token
+to the session's CSRF token (shown at login and by ``GET /api/session``), and an
+``Origin`` header, when sent, must be our own (the workspace's ``base_url`` or the
+request's own origin). Token
 requests carry no ambient credentials and need no CSRF token. Handlers marked
 ``opt={"public": True}`` (health, login) are open; everything else answers 401
 without credentials, before the body is read.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar.connection import ASGIConnection
@@ -56,6 +59,9 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             session = await find_session(runtime.db, key)
             if session is not None:
                 if connection.scope.get("method", "GET") not in SAFE_METHODS:
+                    origin = connection.headers.get("origin")
+                    if origin is not None and origin.rstrip("/") not in _own_origins(connection, runtime):
+                        raise PermissionDeniedException(f"a cross-site request from {origin[:100]} is refused")
                     sent = connection.headers.get(CSRF_HEADER, "")
                     if not (sent and hmac.compare_digest(sent.encode(), session.csrf.encode())):
                         raise PermissionDeniedException(
@@ -65,6 +71,13 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                 return AuthenticationResult(
                     user=actor, auth=Credentials("session", session_key=session.key, csrf=session.csrf))
         raise NotAuthorizedException("authentication required: `Authorization: Bearer <token>` or a session")
+
+
+def _own_origins(connection: ASGIConnection[Any, Any, Any, Any], runtime: Runtime) -> set[str]:
+    """The origins our own pages have: the configured base URL's and the request's own."""
+    base = urlsplit(runtime.workspace.settings.base_url)
+    own = urlsplit(str(connection.base_url))
+    return {f"{base.scheme}://{base.netloc}", f"{own.scheme}://{own.netloc}"}
 
 
 async def _actor(runtime: Runtime, user: int | None) -> Actor:
