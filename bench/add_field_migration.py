@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 
+from bench.pgdb import DEFAULT_SERVER, scratch_database  # noqa: E402
 from engine.db import Database, connect  # noqa: E402
 from engine.migrate import apply_workspace, plan_for  # noqa: E402
 from engine.workspace import open_workspace  # noqa: E402
@@ -130,27 +128,16 @@ async def run(url: str, label: str, rows: int, tmp: Path) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--postgres", default=os.environ.get("ROUTECARD_TEST_POSTGRES",
-                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--postgres", default=DEFAULT_SERVER)
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         await run(f"sqlite:///{tmp}/bench.db", "SQLite", args.rows, Path(tmp))
         if args.sqlite_only:
             return
-        name = f"routecard_bench_{os.getpid()}"
-        try:
-            admin = await asyncpg.connect(args.postgres)
-        except (OSError, asyncpg.PostgresError) as exc:
-            print(f"PostgreSQL: skipped ({exc})")
-            return
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = urlunsplit(urlsplit(args.postgres)._replace(path="/" + name))
-            await run(url, "PostgreSQL", args.rows, Path(tmp))
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        async with scratch_database(args.postgres) as url:
+            if url is not None:
+                await run(url, "PostgreSQL", args.rows, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -24,14 +23,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 
 from bench import loadgen  # noqa: E402
+from bench.pgdb import DEFAULT_SERVER, scratch_database  # noqa: E402
 from engine.db import Database, connect  # noqa: E402
 from engine.migrate import apply_workspace  # noqa: E402
 from engine.runtime import add_user, create_token  # noqa: E402
@@ -95,7 +93,7 @@ def wait_for(port: int, path: str = "/health", timeout: float = 60.0) -> None:
 async def preload(db: Database, orders: int, ready: int, owner: int) -> list[str]:
     """``orders`` stored work orders, plus ``ready`` ones waiting in triage for the process benchmark."""
     if db.dialect == "sqlite":
-        series = (f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {{n}}) "
+        series = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) "
                   "SELECT x FROM c")
         pad = "substr('0000000' || x, -8, 8)"
     else:
@@ -197,8 +195,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--postgres", default=os.environ.get("ROUTECARD_TEST_POSTGRES",
-                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--postgres", default=DEFAULT_SERVER)
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,19 +209,9 @@ async def main() -> None:
             if label == "SQLite":
                 await measure(label, f"sqlite:///{root}/bench.db", root, args.orders, args.seconds)
                 continue
-            name = f"routecard_bench_{os.getpid()}"
-            try:
-                admin = await asyncpg.connect(args.postgres)
-            except (OSError, asyncpg.PostgresError) as exc:
-                print(f"PostgreSQL: skipped ({exc})")
-                break
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                url = urlunsplit(urlsplit(args.postgres)._replace(path="/" + name))
-                await measure(label, url, root, args.orders, args.seconds)
-            finally:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
+            async with scratch_database(args.postgres) as url:
+                if url is not None:
+                    await measure(label, url, root, args.orders, args.seconds)
 
 
 if __name__ == "__main__":

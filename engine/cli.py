@@ -260,6 +260,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="routecard", description="Order and work-order workflows described in YAML.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    def with_listen(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+        p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+
     def with_db(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", metavar="URL", help="database URL (sqlite:///path or postgresql://...); "
                        "default: ROUTECARD_DATABASE_URL, then the workspace's setting, then an SQLite "
@@ -284,15 +288,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="apply an example workspace, add its demo users, and serve it")
     p.add_argument("dir", nargs="?", default="examples/ecommerce-workorders")
     with_db(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    with_listen(p)
     p.add_argument("--no-serve", action="store_true", help="stop after applying and adding the demo users")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("serve", help="serve the web app and JSON API (the database must be applied)")
     p.add_argument("dir", nargs="?", default=".")
     with_db(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    with_listen(p)
     p.set_defaults(func=cmd_serve)
 
     def with_workspace(p: argparse.ArgumentParser) -> None:

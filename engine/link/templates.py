@@ -31,12 +31,8 @@ def resolve_field(linker: Linker, entry: Entry[Template] | Entry[FieldDocument],
     if problem:
         linker.error(entry.at(*path, "name"), problem)
         ok = False
-    if field.renamed_from is not None:
-        problem = identity_problem(field.renamed_from, column=False)
-        if problem:
-            linker.error(entry.at(*path, "renamed_from"), problem)
-            ok = False
-        elif field.renamed_from == field.name:
+    if field.renamed_from is not None:  # its form is checked by the schema (an Identity)
+        if field.renamed_from == field.name:
             linker.error(entry.at(*path, "renamed_from"), "`renamed_from` names the field itself")
             ok = False
     for key, types in TYPE_OPTIONS.items():

@@ -86,16 +86,7 @@ def value_problem(field: ResolvedField, value: Any) -> str | None:
             number = Decimal(str(value))
         except InvalidOperation:
             return f"expected a number, found {_describe(value)}"
-        if not number.is_finite():
-            return f"expected a finite number, found {_describe(value)}"
-        places = field.places if field.places is not None else 2
-        digits = field.digits or 12
-        exponent = number.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > places:
-            return f"{value} has more than {places} digits after the decimal point"
-        if abs(number) >= Decimal(10) ** (digits - places):
-            return f"{value} does not fit in {digits} digits with {places} after the decimal point"
-        return _bounds(field, float(number))
+        return decimal_problem(field, number)
     if kind == "date":
         try:
             dt.date.fromisoformat(str(value))
@@ -109,6 +100,20 @@ def value_problem(field: ResolvedField, value: Any) -> str | None:
             return f"expected a date and time as YYYY-MM-DDTHH:MM, found {_describe(value)}"
         return None
     return f"unknown field type {kind}"
+
+
+def decimal_problem(field: ResolvedField, number: Decimal) -> str | None:
+    """Why ``number`` cannot be a value of the decimal ``field`` (places, digits, bounds); ``None`` if it can."""
+    if not number.is_finite():
+        return f"{number} is not a finite number"
+    places = field.places if field.places is not None else 2
+    digits = field.digits or 12
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        return f"{number} has more than {places} digits after the decimal point"
+    if abs(number) >= Decimal(10) ** (digits - places):
+        return f"{number} does not fit in {digits} digits with {places} after the decimal point"
+    return _bounds(field, float(number))
 
 
 def _bounds(field: ResolvedField, number: float) -> str | None:

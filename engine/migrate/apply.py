@@ -23,6 +23,7 @@ from ..link.resolved import LinkedWorkspace
 from .convert import convert, is_widening
 from .diff import Step
 from .plan import FINAL_STATUSES, Plan, build_plan
+from .render import describe
 
 ADVISORY_LOCK = 7_420_150_001
 """PostgreSQL advisory lock key held while applying, so two applies never interleave."""
@@ -171,9 +172,3 @@ async def apply_plan(db: Database, workspace: LinkedWorkspace, *, allow_destruct
         for step in plan.steps:
             await run_step(db, step, plan)
     return plan
-
-
-def describe(step: Step) -> str:
-    from .render import describe as _describe
-
-    return _describe(step)

@@ -81,17 +81,16 @@ async def _count(db: Database, table: str, column: str | None = None) -> int:
 
 
 async def _label_rows(db: Database, table: str, ids: list[int]) -> dict[int, str]:
-    """Work-order numbers for rows of an extension table (row ids for other tables)."""
-    if not ids or not table.startswith("tpl_"):
-        return {i: f"row {i}" for i in ids}
-    labels = {}
-    for row_id in ids:
-        rows = await db.fetch(
+    """Work-order numbers for rows of an extension table (row ids for other tables), in one query."""
+    labels = {i: f"row {i}" for i in ids}
+    if ids and table.startswith("tpl_"):
+        marks = ", ".join("{}" for _ in ids)
+        for row in await db.fetch(
             f"SELECT e.id AS id, w.number AS number FROM {quote(table)} e "
-            f"JOIN {quote('rc_work_order')} w ON w.id = e.work_order_id WHERE e.id = {{}}",
-            row_id,
-        )
-        labels[row_id] = rows[0]["number"] if rows else f"row {row_id}"
+            f"JOIN {quote('rc_work_order')} w ON w.id = e.work_order_id WHERE e.id IN ({marks})",
+            *ids,
+        ):
+            labels[int(row["id"])] = row["number"]
     return labels
 
 

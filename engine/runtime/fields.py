@@ -18,6 +18,7 @@ from msgspec import Meta
 
 from ..errors import Invalid
 from ..link.resolved import ResolvedField, ResolvedTemplate
+from ..link.values import decimal_problem
 from ..model.common import EMAIL_PATTERN
 
 URL_PATTERN = r"^https?://[^\s]+$"
@@ -163,19 +164,7 @@ def _extra_problem(field: ResolvedField, value: Any) -> str | None:
     if any(isinstance(t, str) and "\x00" in t for t in texts):
         return "text may not contain NUL characters"
     if field.type == "decimal":
-        if not value.is_finite():
-            return "must be a finite number"
-        places = field.places or 0
-        digits = field.digits or 12
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > places:
-            return f"at most {places} digits after the decimal point"
-        if abs(value) >= Decimal(10) ** (digits - places):
-            return f"must be less than {Decimal(10) ** (digits - places)}"
-        if field.min is not None and value < Decimal(str(field.min)):
-            return f"must be at least {field.min:g}"
-        if field.max is not None and value > Decimal(str(field.max)):
-            return f"must be at most {field.max:g}"
+        return decimal_problem(field, value)
     if field.type == "multiselect" and len(set(value)) != len(value):
         return "an option is chosen twice"
     return None
