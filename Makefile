@@ -4,8 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   ?= examples/ecommerce-workorders
+HTMX_VERSION := 2.0.11
+HTMX_SHA256  := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
+HTMX         := ui/static/vendor/htmx.min.js
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench chromium messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,14 +16,38 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# htmx is a pinned npm package, fetched and checked here, never committed.
+$(HTMX):
+	mkdir -p ui/static/vendor .npm-pack
+	cd .npm-pack && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null && tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js
+	echo "$(HTMX_SHA256)  .npm-pack/package/dist/htmx.min.js" | sha256sum --check --quiet
+	cp .npm-pack/package/dist/htmx.min.js $(HTMX)
+	rm -rf .npm-pack
 
-demo: $(STAMP)
+# The browser tests drive the system's Chromium; install Debian's package where it is missing and we may.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "chromium is not installed: the browser tests will be skipped (CI requires it)"; fi; }
+
+install: $(STAMP) $(HTMX)
+
+demo: install
 	$(VENV)/bin/routecard demo $(DEMO)
 
 # pytest exits 5 when it collected no tests: that is a failure here, like any other non-zero code.
-test: $(STAMP)
+test: install chromium
 	$(PY) -m pytest
+
+# The UI's own words: extract them and merge them into each language's catalogue.
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract --quiet -F ui/locale/babel.cfg -k _ -k N_ --no-location --sort-output -o ui/locale/messages.pot .
+	for lang in de ru zh; do \
+	  if [ -f ui/locale/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(VENV)/bin/pybabel update --quiet --no-fuzzy-matching --omit-header -i ui/locale/messages.pot -d ui/locale -l $$lang; \
+	  else $(VENV)/bin/pybabel init --quiet -i ui/locale/messages.pot -d ui/locale -l $$lang; fi; \
+	done
 
 bench: $(STAMP)
 	$(PY) bench/compile_workspace.py
@@ -28,4 +55,4 @@ bench: $(STAMP)
 	$(PY) bench/api_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info ui/static/vendor .npm-pack

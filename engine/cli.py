@@ -141,13 +141,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"queue `{queue.name}`: {route} -> complete")
     print(f"\nThe database is ready: {plan.database}")
     print("Change a definition, then run `routecard plan` and `routecard apply` on the folder to migrate it.")
-    token, logins = asyncio.run(_demo_users(linked, url))
+    token, logins = asyncio.run(_demo_users(linked, url, root))
+    numbers = asyncio.run(_demo_orders(linked, url, root))
+    if numbers:
+        print(f"\nDemo work orders: {', '.join(numbers)}")
     if logins:
         print(f"\nDemo users (password `{DEMO_PASSWORD}`): {', '.join(logins)}")
         print(f"API token of {logins[0]}: {token}")
     if args.no_serve:
         return 0
     host, port = args.host, args.port
+    if logins:
+        print(f"Open http://{host}:{port}/ and sign in as {logins[0]} with password `{DEMO_PASSWORD}`.")
     print(f"Try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/api/orders/counts")
     args.dir = str(root)
     return cmd_serve(args)
@@ -156,9 +161,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_PASSWORD = "demo"
 
 
-async def _demo_users(linked: LinkedWorkspace, url: str) -> tuple[str, list[str]]:
-    """Every group member and supervisor as a user (password ``demo``), and a token for the first."""
+async def _demo_users(linked: LinkedWorkspace, url: str, root: Path) -> tuple[str, list[str]]:
+    """Every group member and supervisor as a user (password ``demo``), the demo file's
+    users with their roles, and a token for the first."""
     from .db import connect
+    from .demo import read_demo_users
     from .runtime import add_user, create_token
 
     logins: list[str] = []
@@ -166,12 +173,36 @@ async def _demo_users(linked: LinkedWorkspace, url: str) -> tuple[str, list[str]
         for login in ([group.supervisor] if group.supervisor else []) + list(group.members):
             if login not in logins:
                 logins.append(login)
+    extra = read_demo_users(root)
+    for login, spec in extra.items():
+        unknown = [r for r in spec.get("roles") or () if r not in linked.roles]
+        if unknown:
+            raise UsageError(f"{root / 'demo' / 'orders.yaml'}: user {login}: no role {', '.join(unknown)}")
+        if login not in logins:
+            logins.append(login)
     if not logins:
         return "", []
     db = await connect(url)
     try:
-        ids = [await add_user(db, linked, login, password=DEMO_PASSWORD) for login in logins]
+        ids = [await add_user(db, linked, login, password=DEMO_PASSWORD, name=str(extra.get(login, {}).get("name", "")),
+                              roles=tuple(extra.get(login, {}).get("roles") or ())) for login in logins]
         return await create_token(db, ids[0], "demo"), logins
+    finally:
+        await db.close()
+
+
+async def _demo_orders(linked: LinkedWorkspace, url: str, root: Path) -> list[str]:
+    """The workspace's demo work orders (``demo/orders.yaml``), created once in an empty database."""
+    from .db import connect
+    from .demo import read_demo_orders, seed
+    from .runtime import Runtime
+
+    orders = read_demo_orders(root)
+    if not orders:
+        return []
+    db = await connect(url)
+    try:
+        return await seed(Runtime(linked, db), orders)
     finally:
         await db.close()
 

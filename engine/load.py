@@ -27,8 +27,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FILES = 2000
 MAX_VALUES_PER_FILE = 250_000
 MAX_DEPTH = 64
-IGNORED_DIRECTORIES = frozenset({"tests", "node_modules", "__pycache__"})
-"""Top-level folders of a workspace that hold no definitions (``tests`` holds scenarios)."""
+IGNORED_DIRECTORIES = frozenset({"tests", "demo", "node_modules", "__pycache__"})
+"""Top-level folders of a workspace that hold no definitions (``tests``: scenarios, ``demo``: demo data)."""
 
 PathKey = tuple[str | int, ...]
 

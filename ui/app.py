@@ -8,11 +8,14 @@ at the workspace's definition version (``routecard apply`` brings it there).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -39,9 +42,47 @@ from .api import (
 from .auth import auth_middleware
 from .deps import provide_runtime
 from .errors import EXCEPTION_HANDLERS
+from .web import web_handlers
 
 MAX_BODY = 1024 * 1024
 """Largest request body accepted (bytes); larger ones get 413 before they are read."""
+
+
+RELOAD_INTERVAL = 2.0
+"""Seconds between looks at the database for a newly applied definition version."""
+
+log = logging.getLogger("routecard.serve")
+
+
+async def watch_definitions(runtime: Runtime, workspace_dir: Path, interval: float) -> None:
+    """Switch to newly applied definitions without a restart.
+
+    Every ``interval`` seconds the applied version is read; when it differs from the
+    one served, the workspace folder is opened again (in a worker thread) and, if its
+    definitions are the applied ones, served from the next request on. Files edited
+    but not applied are not picked up: ``routecard apply`` is the switch.
+    """
+    waiting_for: str | None = None
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            applied = await runtime.applied_version()
+            if applied is None or applied == runtime.workspace.fingerprint or applied == waiting_for:
+                continue
+            fresh = await anyio.to_thread.run_sync(open_workspace, workspace_dir)
+            if fresh.fingerprint != applied:
+                waiting_for = applied
+                log.warning("the database is at definition version %s but the files in %s are at %s; "
+                            "still serving %s", applied[:12], workspace_dir, fresh.fingerprint[:12],
+                            runtime.workspace.fingerprint[:12])
+                continue
+            runtime.reload(fresh)
+            waiting_for = None
+            log.info("now serving definition version %s", applied[:12])
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a broken file or a database hiccup must not stop the watcher
+            log.exception("looking for new definitions failed; trying again in %.0f s", interval)
 
 
 async def ensure_current(runtime: Runtime) -> None:
@@ -55,8 +96,13 @@ async def ensure_current(runtime: Runtime) -> None:
             f"{runtime.workspace.fingerprint[:12]}; run `routecard apply` on the workspace first")
 
 
-def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorkspace | None = None) -> Litestar:
-    """The API for the workspace at ``workspace_dir`` on the database at ``database_url``."""
+def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorkspace | None = None,
+               reload_interval: float = RELOAD_INTERVAL) -> Litestar:
+    """The API and screens for the workspace at ``workspace_dir`` on the database at ``database_url``.
+
+    With ``reload_interval`` > 0, newly applied definitions are served without a restart
+    (see ``watch_definitions``).
+    """
     linked = workspace if workspace is not None else open_workspace(Path(workspace_dir))
 
     @contextlib.asynccontextmanager
@@ -67,14 +113,22 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
             runtime = Runtime(linked, db)
             await ensure_current(runtime)
             app.state.runtime = runtime
-            yield
+            watcher = (asyncio.create_task(watch_definitions(runtime, Path(workspace_dir), reload_interval))
+                       if reload_interval > 0 else None)
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
         finally:
             await db.close()
 
     routers: list[Any] = [template_router(t, FieldCodec(t)) for t in linked.templates.values()]
     return Litestar(
         route_handlers=[OrderController, SessionController, TokenController, list_templates, list_queues,
-                        find_customers, health, *routers],
+                        find_customers, health, *routers, *web_handlers()],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         middleware=[auth_middleware()],
         exception_handlers=EXCEPTION_HANDLERS,

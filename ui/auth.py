@@ -60,7 +60,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             if session is not None:
                 if connection.scope.get("method", "GET") not in SAFE_METHODS:
                     origin = connection.headers.get("origin")
-                    if origin is not None and origin.rstrip("/") not in _own_origins(connection, runtime):
+                    if origin is not None and origin.rstrip("/") not in own_origins(connection, runtime):
                         raise PermissionDeniedException(f"a cross-site request from {origin[:100]} is refused")
                     sent = connection.headers.get(CSRF_HEADER, "")
                     if not (sent and hmac.compare_digest(sent.encode(), session.csrf.encode())):
@@ -73,7 +73,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         raise NotAuthorizedException("authentication required: `Authorization: Bearer <token>` or a session")
 
 
-def _own_origins(connection: ASGIConnection[Any, Any, Any, Any], runtime: Runtime) -> set[str]:
+def own_origins(connection: ASGIConnection[Any, Any, Any, Any], runtime: Runtime) -> set[str]:
     """The origins our own pages have: the configured base URL's and the request's own."""
     base = urlsplit(runtime.workspace.settings.base_url)
     own = urlsplit(str(connection.base_url))

@@ -39,6 +39,7 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="is_active", type="boolean", nullable=False, default=True),
         C(name="is_staff", type="boolean", nullable=False, default=True),
         C(name="customer_id", type="bigint", references="rc_customer"),
+        C(name="language", type="varchar(10)"),
         _now("created_at", nullable=True),
     )),
     T(name="rc_user_role", columns=(

@@ -36,6 +36,8 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     permissions: frozenset[str] = frozenset()
     is_staff: bool = True
     customer_id: int | None = None
+    language: str | None = None
+    """The user's chosen language for the UI (``None``: the browser's)."""
 
     def can(self, permission: str) -> bool:
         return "admin" in self.permissions or permission in self.permissions
@@ -120,8 +122,14 @@ async def load_actor(db: Database, workspace: LinkedWorkspace, *, login: str | N
     return Actor(
         id=int(user["id"]), login=user["login"], name=user["name"], groups=frozenset(groups),
         supervises=frozenset(supervises), roles=frozenset(roles), permissions=frozenset(permissions),
-        is_staff=bool(user["is_staff"]), customer_id=user["customer_id"],
+        is_staff=bool(user["is_staff"]), customer_id=user["customer_id"], language=user.get("language"),
     )
+
+
+async def set_language(db: Database, user: int, language: str | None) -> None:
+    """Remember the UI language ``user`` chose (``None``: follow the browser)."""
+    async with db.transaction():
+        await db.execute("UPDATE rc_user SET language = {} WHERE id = {}", language, user)
 
 
 async def add_user(db: Database, workspace: LinkedWorkspace, login: str, *, name: str = "", email: str | None = None,

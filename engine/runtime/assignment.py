@@ -7,6 +7,9 @@ from ..link.resolved import LinkedWorkspace, ResolvedStep, ResolvedTemplate
 from .actors import group_members
 from .state import FINAL
 
+ASSIGNMENT_RULES = ("round_robin", "least_open")
+"""The rules a supervisor may ask to pick an owner (besides choosing one)."""
+
 
 async def choose_in_group(db: Database, workspace: LinkedWorkspace, group: str, method: str) -> int | None:
     """The member ``method`` picks in ``group``; ``None`` when its supervisor is to choose."""

@@ -19,7 +19,7 @@ from ..identifiers import quote
 from ..link.resolved import LinkedWorkspace, ResolvedQueue, ResolvedStep, ResolvedTemplate
 from ..model.common import PRIORITIES
 from .actors import SYSTEM, Actor, group_members
-from .assignment import initial_owner, transfer_owner
+from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
 from .fields import FieldCodec, to_json_time
 from .state import Change, Order, insert_event, load_order, now
 
@@ -31,9 +31,22 @@ class Runtime:
     """The services of one workspace on one database."""
 
     def __init__(self, workspace: LinkedWorkspace, db: Database) -> None:
-        self.workspace = workspace
         self.db = db
-        self.codecs = {name: FieldCodec(t) for name, t in workspace.templates.items()}
+        self.reload(workspace)
+
+    def reload(self, workspace: LinkedWorkspace) -> None:
+        """Serve ``workspace`` (a newer applied definition version) from now on.
+
+        A request that has already read the old definitions finishes with them; the next
+        one sees the new ones. The database must already be at the new version.
+        """
+        codecs = {name: FieldCodec(t) for name, t in workspace.templates.items()}
+        self.workspace, self.codecs = workspace, codecs
+
+    async def applied_version(self) -> str | None:
+        """The fingerprint of the definition version last applied to the database."""
+        rows = await self.db.fetch("SELECT fingerprint FROM rc_definition_version ORDER BY id DESC LIMIT 1")
+        return str(rows[0]["fingerprint"]) if rows else None
 
     # -- access ---------------------------------------------------------------------------
 
@@ -440,14 +453,27 @@ class Runtime:
             await change.save(self.db)
         return await self.view(order)
 
-    async def assign(self, actor: Actor, number: str, version: Any, login: str | None) -> dict[str, Any]:
-        """Give the work order to a member of its current group (or to nobody)."""
+    async def assign(self, actor: Actor, number: str, version: Any, login: str | None, *,
+                     rule: str | None = None) -> dict[str, Any]:
+        """Give the work order to a member of its current group (or to nobody).
+
+        With ``rule`` (``round_robin`` or ``least_open``) the rule picks the member.
+        """
         async with self.db.transaction():
             order = await self._load_for_change(actor, number, version)
             if not (self._supervises(actor, order) or actor.can("order.assign") or order.owner_id == actor.id):
                 raise Forbidden(f"{actor.login} may not assign work order {number}")
             owner = None
-            if login is not None:
+            if rule is not None:
+                group = order.state["group_name"]
+                if rule not in ASSIGNMENT_RULES:
+                    raise Invalid(f"no assignment rule {rule}",
+                                  [{"field": "rule", "message": f"one of: {', '.join(ASSIGNMENT_RULES)}"}])
+                owner = await choose_in_group(self.db, self.workspace, group, rule) if group else None
+                if owner is None:
+                    raise Invalid(f"group {group or '(none)'} has no member to assign",
+                                  [{"field": "rule", "message": "the group has no members"}])
+            elif login is not None:
                 group = order.state["group_name"]
                 members = await group_members(self.db, self.workspace, group) if group else {}
                 owner = next((i for i, name in members.items() if name == login), None)

@@ -57,7 +57,9 @@ class ReturnBody(Body):
 
 class AssignBody(Body):
     version: Version
-    owner: Annotated[str, Meta(description="login of a member of the current group; null: nobody")] | None
+    owner: Annotated[str, Meta(description="login of a member of the current group; null: nobody")] | None | UnsetType = UNSET
+    rule: Annotated[Literal["round_robin", "least_open"] | None, Meta(
+        description="let this rule pick the member instead of naming one")] = None
 
 
 class CancelBody(Body):

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from msgspec import UNSET
 
 from engine.errors import Invalid
 from engine.runtime import Actor
@@ -82,7 +83,11 @@ class OrderController(Controller):
     @post("/{number:str}/assign", status_code=200, summary="Give the work order to a member of its group")
     async def assign(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, number: Number,
                      data: JSONBody[AssignBody]) -> dict[str, Any]:
-        return await runtime.assign(request.user, number, data.version, data.owner)
+        if (data.owner is UNSET) == (data.rule is None):
+            raise Invalid("say who gets the work order", [
+                {"field": "owner", "message": "give either `owner` (a login, or null for nobody) or `rule`"}])
+        owner = None if data.owner is UNSET else data.owner
+        return await runtime.assign(request.user, number, data.version, owner, rule=data.rule)
 
     @post("/{number:str}/cancel", status_code=200, summary="Cancel the work order, for good")
     async def cancel(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, number: Number,

@@ -1,0 +1,79 @@
+"""Signing in and out, the language setting, the home page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import PermissionDeniedException
+from litestar.response import Redirect
+
+from engine.errors import Invalid
+from engine.runtime import Actor
+from engine.runtime.actors import set_language
+
+from ..auth import PUBLIC_OPT, Credentials, own_origins
+from ..deps import RuntimeDep
+from ..sessions import SESSION_AGE, SESSION_COOKIE, check_password, close_session, open_session
+from .common import local_target, redirect, show
+from .i18n import LANGUAGES
+from .render import LANGUAGE_COOKIE
+
+MAX_FORM_FIELD = 200
+
+
+@get("/", opt={PUBLIC_OPT: True}, include_in_schema=False)
+async def home(request: Request[Any, Any, Any]) -> Redirect:
+    return Redirect("/manager", status_code=303)
+
+
+@get("/login", opt={PUBLIC_OPT: True}, include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Response[str]:
+    return show(request, runtime, "login.html", next=local_target(request.query_params.get("next")),
+                expired=bool(request.query_params.get("expired")), error=None, login="")
+
+
+@post("/login", opt={PUBLIC_OPT: True}, include_in_schema=False)
+async def login(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Response[Any]:
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in own_origins(request, runtime):
+        raise PermissionDeniedException(f"a sign-in from another site ({origin[:100]}) is refused")
+    form = await request.form()
+    login_name = str(form.get("login") or "")[:MAX_FORM_FIELD]
+    password = str(form.get("password") or "")[:MAX_FORM_FIELD]
+    target = local_target(str(form.get("next") or ""))
+    user = await check_password(runtime.db, login_name, password) if login_name and password else None
+    if user is None:
+        page_error = "Wrong login or password."
+        response = show(request, runtime, "login.html", status=401, next=target, expired=False,
+                        error=page_error, login=login_name)
+        return response
+    session = await open_session(runtime.db, user)
+    response = Redirect(target, status_code=303)
+    response.set_cookie(Cookie(key=SESSION_COOKIE, value=session.key, httponly=True, samesite="lax", path="/",
+                               secure=request.url.scheme == "https", max_age=int(SESSION_AGE.total_seconds())))
+    return response
+
+
+@post("/logout", include_in_schema=False)
+async def logout(request: Request[Actor, Credentials, Any], runtime: RuntimeDep) -> Response[Any]:
+    if request.auth.session_key:
+        await close_session(runtime.db, request.auth.session_key)
+    response = redirect(request, "/login")
+    response.set_cookie(Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/"))
+    return response
+
+
+@post("/settings/language", include_in_schema=False)
+async def choose_language(request: Request[Actor, Credentials, Any], runtime: RuntimeDep) -> Response[Any]:
+    form = await request.form()
+    language = str(form.get("language") or "")
+    if language not in LANGUAGES:
+        raise Invalid("the language is not offered",
+                      [{"field": "language", "message": f"one of: {', '.join(LANGUAGES)}"}])
+    await set_language(runtime.db, request.user.id or 0, language)
+    response = Response(None, status_code=204, headers={"HX-Refresh": "true"})
+    response.set_cookie(Cookie(key=LANGUAGE_COOKIE, value=language, path="/", samesite="lax",
+                               max_age=365 * 24 * 3600))
+    return response
