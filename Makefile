@@ -42,11 +42,11 @@ test: install chromium
 
 # The UI's own words: extract them and merge them into each language's catalogue.
 messages: $(STAMP)
-	$(VENV)/bin/pybabel extract --quiet -F ui/locale/babel.cfg -k _ -k N_ --no-location --sort-output -o ui/locale/messages.pot .
+	$(VENV)/bin/pybabel -q extract -F ui/locale/babel.cfg -k _ -k N_ --no-location --sort-output -o ui/locale/messages.pot .
 	for lang in de ru zh; do \
 	  if [ -f ui/locale/$$lang/LC_MESSAGES/messages.po ]; then \
-	    $(VENV)/bin/pybabel update --quiet --no-fuzzy-matching --omit-header -i ui/locale/messages.pot -d ui/locale -l $$lang; \
-	  else $(VENV)/bin/pybabel init --quiet -i ui/locale/messages.pot -d ui/locale -l $$lang; fi; \
+	    $(VENV)/bin/pybabel -q update --no-fuzzy-matching -i ui/locale/messages.pot -d ui/locale -l $$lang; \
+	  else $(VENV)/bin/pybabel -q init -i ui/locale/messages.pot -d ui/locale -l $$lang; fi; \
 	done
 
 bench: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, users, tokens.
+"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, users, tokens, diagram.
 
 Exit codes: 0 fine, 1 definition errors or a refused plan, 2 usage errors.
 """
@@ -287,6 +287,51 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+DIAGRAM_SUFFIXES = {"svg": ".svg", "mermaid": ".mmd"}
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    """Draw a queue's workflow: SVG and Mermaid files, or Mermaid text on stdout (see docs/diagrams.md)."""
+    import re
+
+    from .check import did_you_mean
+    from .diagram import queue_mermaid, queue_svg
+    from .model.common import LANGUAGE_PATTERN
+
+    root = _workspace_dir(args.dir)
+    if args.language is not None and not re.match(LANGUAGE_PATTERN, args.language):
+        raise UsageError(f"--language {args.language}: give a language code such as en or de-CH")
+    linked = open_workspace(root)
+    queue = linked.queues.get(args.queue)
+    if queue is None:
+        known = sorted(linked.queues)
+        hint = did_you_mean(args.queue, known) or (f"; queues: {', '.join(known)}" if known else "; it defines none")
+        raise UsageError(f"{root}: no queue `{args.queue}`{hint}")
+    formats = [args.format] if args.format else []
+    if args.output and args.output != "-" and not formats:
+        suffix = Path(args.output).suffix.lower()
+        found = [name for name, known_suffix in DIAGRAM_SUFFIXES.items() if suffix in (known_suffix, f".{name}")]
+        if not found:
+            raise UsageError(f"--output {args.output}: cannot tell the format from the name; add --format svg or mermaid")
+        formats = found
+    if not formats:
+        formats = ["svg", "mermaid"]
+    if args.output == "-" and len(formats) > 1:
+        raise UsageError("--output -: give --format svg or mermaid to write one diagram to standard output")
+    for kind in formats:
+        text = (queue_svg if kind == "svg" else queue_mermaid)(queue, linked, args.language)
+        if args.output == "-" or (kind == "mermaid" and args.format == "mermaid" and not args.output):
+            sys.stdout.write(text)
+            continue
+        target = Path(args.output) if args.output else Path(f"{queue.name}{DIAGRAM_SUFFIXES[kind]}")
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{target}: cannot write the diagram: {exc.strerror}") from None
+        print(f"wrote {target}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="routecard", description="Order and work-order workflows described in YAML.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -351,6 +396,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="cli", help="what the token is for (default: cli)")
     with_workspace(p)
     p.set_defaults(func=cmd_tokens_create)
+    p = sub.add_parser("diagram", help="draw a queue's workflow as SVG and Mermaid",
+                       description="Without --format or --output: write QUEUE.svg and QUEUE.mmd into the current "
+                                   "folder. --format mermaid alone prints the Mermaid text; --output - prints the "
+                                   "chosen format.")
+    p.add_argument("dir", help="the workspace folder")
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("--format", choices=sorted(DIAGRAM_SUFFIXES), help="svg or mermaid (default: both, as files)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write to FILE (- for standard output); the format follows its suffix (.svg, .mmd) "
+                        "unless --format is given")
+    p.add_argument("--language", metavar="LANG", help="the labels' language (default: the workspace's)")
+    p.set_defaults(func=cmd_diagram)
     p = sub.add_parser("schema", help="write the definition language's JSON Schemas")
     p.add_argument("--out", default="definitions", help="folder to write into (default: definitions)")
     p.set_defaults(func=cmd_schema)

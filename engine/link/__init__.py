@@ -69,4 +69,6 @@ def link(settings: Workspace, checked: list[tuple[Document, Definition]], diagno
         portals=portals,
         customers=customers,
         source=source,
+        locations={kind: {name: entry.at() for name, entry in sorted(entries.items())}
+                   for kind, entries in sorted(linker.entries.items())},
     )

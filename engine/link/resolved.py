@@ -134,3 +134,5 @@ class LinkedWorkspace(Resolved, frozen=True, kw_only=True):
     customers: dict[str, Customer]
     source: dict[str, dict[str, Any]]
     """The definitions as plain data (kind -> name -> definition), stored with each applied version."""
+    locations: dict[str, dict[str, Location]] = {}
+    """Where each definition is written: kind -> name -> the start of its document."""

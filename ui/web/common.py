@@ -17,7 +17,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from engine.runtime import Actor, Runtime
 
 from ..sessions import SESSION_COOKIE
-from .render import Page, make_environment, render
+from .render import N_, Page, make_environment, render
 
 HTMX_ERROR_TARGET = "#toast"
 
@@ -58,18 +58,18 @@ def redirect(request: Request[Any, Any, Any], target: str) -> Response[Any]:
 
 def _status_of(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, NotFound):
-        return 404, "Not found"
+        return 404, N_("Not found")
     if isinstance(exc, Forbidden | PermissionDeniedException):
-        return 403, "Not allowed"
+        return 403, N_("Not allowed")
     if isinstance(exc, Conflict):
-        return 409, "Changed meanwhile"
+        return 409, N_("Changed meanwhile")
     if isinstance(exc, Invalid):
-        return 422, "Not accepted"
+        return 422, N_("Not accepted")
     if isinstance(exc, ServiceError):
-        return exc.status, "Request refused"
+        return exc.status, N_("Request refused")
     if isinstance(exc, HTTPException):
-        return exc.status_code, "Request refused"
-    return 500, "Something went wrong"
+        return exc.status_code, N_("Request refused")
+    return 500, N_("Something went wrong")
 
 
 def _message(exc: Exception) -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from engine.labels import pick_label as pick_label  # the fallback is the engine's, shared with the diagrams
+
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LANGUAGES: dict[str, str] = {"en": "English", "de": "Deutsch", "ru": "Русский", "zh": "中文"}
 """The languages the UI's own text is translated into, with their own names."""
@@ -65,10 +67,3 @@ def choose_language(setting: str | None, header: str | None, default: str) -> st
         if tag in LANGUAGES:
             return tag
     return default if default in LANGUAGES else "en"
-
-
-def pick_label(labels: dict[str, str], language: str, default: str, fallback: str = "") -> str:
-    """The label in ``language``, else in the workspace default, else the first given."""
-    if not labels:
-        return fallback
-    return labels.get(language) or labels.get(default) or next(iter(labels.values()))

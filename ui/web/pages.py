@@ -31,7 +31,7 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
 @get("/login", opt={PUBLIC_OPT: True}, include_in_schema=False)
 async def login_page(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Response[str]:
     return show(request, runtime, "login.html", next=local_target(request.query_params.get("next")),
-                expired=bool(request.query_params.get("expired")), error=None, login="")
+                expired=bool(request.query_params.get("expired")), error=False, login="")
 
 
 @post("/login", opt={PUBLIC_OPT: True}, include_in_schema=False)
@@ -45,10 +45,8 @@ async def login(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Respons
     target = local_target(str(form.get("next") or ""))
     user = await check_password(runtime.db, login_name, password) if login_name and password else None
     if user is None:
-        page_error = "Wrong login or password."
-        response = show(request, runtime, "login.html", status=401, next=target, expired=False,
-                        error=page_error, login=login_name)
-        return response
+        return show(request, runtime, "login.html", status=401, next=target, expired=False, error=True,
+                    login=login_name)
     session = await open_session(runtime.db, user)
     response = Redirect(target, status_code=303)
     response.set_cookie(Cookie(key=SESSION_COOKIE, value=session.key, httponly=True, samesite="lax", path="/",
