@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/compile_workspace.py
 	$(PY) bench/add_field_migration.py
 	$(PY) bench/api_throughput.py
+	$(PY) bench/ui_pages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info ui/static/vendor .npm-pack

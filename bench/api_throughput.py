@@ -19,7 +19,6 @@ import json
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from bench import loadgen  # noqa: E402
-from bench.pgdb import DEFAULT_SERVER, scratch_database  # noqa: E402
+from bench.pgdb import DEFAULT_SERVER, each_database  # noqa: E402
 from engine.db import Database, connect  # noqa: E402
 from engine.migrate import apply_workspace  # noqa: E402
 from engine.runtime import add_user, create_token  # noqa: E402
@@ -198,21 +197,8 @@ async def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_SERVER)
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for label in ("SQLite", "PostgreSQL"):
-            if label == "PostgreSQL" and args.sqlite_only:
-                break
-            root = Path(tmp) / label
-            root.mkdir()
-            for name, text in WORKSPACE.items():
-                (root / name).write_text(text)
-            if label == "SQLite":
-                await measure(label, f"sqlite:///{root}/bench.db", root, args.orders, args.seconds)
-                continue
-            async with scratch_database(args.postgres) as url:
-                if url is not None:
-                    await measure(label, url, root, args.orders, args.seconds)
-
+    async for label, url, root in each_database(WORKSPACE, args.postgres, sqlite_only=args.sqlite_only):
+        await measure(label, url, root, args.orders, args.seconds)
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -1,10 +1,12 @@
-"""A throw-away PostgreSQL database for a benchmark run, created and dropped around it."""
+"""The databases a benchmark runs on: SQLite in a folder, and a throw-away PostgreSQL database."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -31,3 +33,23 @@ async def scratch_database(server_url: str) -> AsyncIterator[str | None]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def each_database(files: Mapping[str, str], server_url: str, *, sqlite_only: bool = False
+                        ) -> AsyncIterator[tuple[str, str, Path]]:
+    """``(label, database URL, workspace folder)`` for SQLite, then PostgreSQL when reachable;
+    each with its own copy of the workspace ``files`` (name -> text) in a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for label in ("SQLite", "PostgreSQL"):
+            if label == "PostgreSQL" and sqlite_only:
+                break
+            root = Path(tmp) / label
+            root.mkdir()
+            for name, text in files.items():
+                (root / name).write_text(text)
+            if label == "SQLite":
+                yield label, f"sqlite:///{root}/bench.db", root
+                continue
+            async with scratch_database(server_url) as url:
+                if url is not None:
+                    yield label, url, root

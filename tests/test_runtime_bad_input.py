@@ -155,3 +155,24 @@ async def test_core_and_field_problems_are_reported_together(ecommerce: Env) -> 
         lukas, "customer_order", {"fields": {**ORDER, "item_count": 0, "colour": "red"}, "priority": "asap"}),
         Invalid)
     assert sorted(paths(raised)) == ["fields.colour", "fields.item_count", "priority"]
+
+
+def test_field_messages_are_in_plain_words() -> None:
+    from pathlib import Path
+
+    from engine.errors import Invalid
+    from engine.runtime.fields import FieldCodec
+    from engine.workspace import open_workspace
+
+    workspace = open_workspace(Path(__file__).resolve().parent.parent / "examples" / "ecommerce-workorders")
+    codec = FieldCodec(workspace.templates["customer_order"])
+    cases = {"customer_ref": ("X-1", "does not have the form this field asks for (the pattern ^K\\d{6,10}$)"),
+             "tracking_code": ("x" * 41, "at most 40 characters"),
+             "item_count": (0, "at least 1"), "payment_method": (5, "Expected `str`, got `int`")}
+    for name, (value, message) in cases.items():
+        try:
+            codec.validate({name: value}, partial=True)
+        except Invalid as exc:
+            assert exc.errors == [{"field": f"fields.{name}", "message": message}]
+        else:
+            raise AssertionError(f"{name}={value!r} was accepted")

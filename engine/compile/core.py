@@ -79,6 +79,8 @@ CORE_TABLES: tuple[T, ...] = (
     ), indexes=(
         I(name="rc_work_order_queue_step", columns=("queue", "step", "created_at")),
         I(name="rc_work_order_status", columns=("status", "created_at")),
+        # open work per queue and step (the Order Manager's counts) and a step's list of it
+        I(name="rc_work_order_status_step", columns=("status", "queue", "step", "created_at")),
         I(name="rc_work_order_owner", columns=("owner_id", "status")),
         I(name="rc_work_order_group", columns=("group_name", "status")),
         I(name="rc_work_order_template", columns=("template", "created_at")),

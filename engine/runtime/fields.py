@@ -175,4 +175,12 @@ def _message(text: str, field: ResolvedField) -> str:
     message = text.split(" - at `")[0]
     if field.type in ("select", "multiselect") and "Invalid enum value" in message:
         return f"{message.split('Invalid enum value ')[-1]} is not an option; options: {', '.join(field.options)}"
+    if "matching regex" in message and field.pattern:
+        return f"does not have the form this field asks for (the pattern {field.pattern})"
+    if message.startswith("Expected `str` of length <= "):
+        return f"at most {message.removeprefix('Expected `str` of length <= ')} characters"
+    if message.startswith("Expected `int` >= "):
+        return f"at least {message.removeprefix('Expected `int` >= ')}"
+    if message.startswith("Expected `int` <= "):
+        return f"at most {message.removeprefix('Expected `int` <= ')}"
     return message

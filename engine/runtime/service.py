@@ -12,6 +12,8 @@ import datetime as dt
 import json
 from typing import Any
 
+import msgspec
+
 from ..compile.spec import extension_table
 from ..db import Database
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
@@ -25,6 +27,18 @@ from .state import Change, Order, insert_event, load_order, now
 
 COMPLETE = "complete"
 CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id")
+
+
+class Abilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What an actor may do with one work order."""
+
+    supervises: bool
+    move: bool
+    """process and skip actions, advance, return, complete"""
+    edit: bool
+    """change content: fields, title, priority, dates, customer"""
+    assign: bool
+    cancel: bool
 
 
 class Runtime:
@@ -62,24 +76,42 @@ class Runtime:
             return actor.customer_id is not None and order.state["customer_id"] == actor.customer_id
         return actor.can("order.view_all") or bool(actor.groups & self.range_of(order.template, order.queue))
 
+    def abilities(self, actor: Actor, *, template: ResolvedTemplate, group: str | None,
+                  owned_by_actor: bool | None, queue: ResolvedQueue | None = None) -> Abilities:
+        """What ``actor`` may do with a work order of ``template`` in ``group``.
+
+        ``owned_by_actor`` is ``None`` when nobody owns it. The one place these rules
+        live: every change checks them, and screens use them to offer only what works.
+        """
+        supervises = "admin" in actor.permissions or group in actor.supervises
+        own = owned_by_actor is True
+        if supervises:
+            move = True
+        elif not actor.can("order.transition"):
+            move = False
+        else:
+            move = own if owned_by_actor is not None else group in actor.groups
+        edit = supervises or own or (template.edit_limit == "everyone" and actor.can("order.edit")
+                                     and bool(actor.groups & self.range_of(template, queue)))
+        return Abilities(
+            supervises=supervises, move=move, edit=edit,
+            assign=supervises or actor.can("order.assign") or own,
+            cancel=actor.can("order.cancel") and (supervises or owned_by_actor is not False))
+
+    def abilities_on(self, actor: Actor, order: Order) -> Abilities:
+        owner = order.owner_id
+        return self.abilities(actor, template=order.template, group=order.state["group_name"], queue=order.queue,
+                              owned_by_actor=None if owner is None else owner == actor.id)
+
     def _supervises(self, actor: Actor, order: Order) -> bool:
-        return "admin" in actor.permissions or order.state["group_name"] in actor.supervises
+        return self.abilities_on(actor, order).supervises
 
     def _may_move(self, actor: Actor, order: Order) -> bool:
         """May ``actor`` change the status of ``order`` (process, route, complete)?"""
-        if self._supervises(actor, order):
-            return True
-        if not actor.can("order.transition"):
-            return False
-        if order.owner_id is None:
-            return order.state["group_name"] in actor.groups
-        return order.owner_id == actor.id
+        return self.abilities_on(actor, order).move
 
     def _may_edit(self, actor: Actor, order: Order) -> bool:
-        if self._supervises(actor, order) or (order.owner_id is not None and order.owner_id == actor.id):
-            return True
-        return (order.template.edit_limit == "everyone" and actor.can("order.edit")
-                and bool(actor.groups & self.range_of(order.template, order.queue)))
+        return self.abilities_on(actor, order).edit
 
     async def _load(self, actor: Actor, number: str) -> Order:
         order = await load_order(self.db, self.workspace.templates, self.workspace.queues, self.codecs, number)
@@ -461,7 +493,7 @@ class Runtime:
         """
         async with self.db.transaction():
             order = await self._load_for_change(actor, number, version)
-            if not (self._supervises(actor, order) or actor.can("order.assign") or order.owner_id == actor.id):
+            if not self.abilities_on(actor, order).assign:
                 raise Forbidden(f"{actor.login} may not assign work order {number}")
             owner = None
             if rule is not None:
@@ -490,7 +522,7 @@ class Runtime:
         async with self.db.transaction():
             order = await self._load_for_change(actor, number, version)
             actor.require("order.cancel")
-            if not (self._supervises(actor, order) or order.owner_id in (None, actor.id)):
+            if not self.abilities_on(actor, order).cancel:
                 raise Forbidden(f"only the owner or a supervisor may cancel work order {number}")
             change = Change(order, actor.id, self.workspace.fingerprint)
             change.record("cancelled", {"status": "cancelled", "cancelled_at": to_json_time(now())},

@@ -7,12 +7,17 @@ Pages are cut by a cursor (the last row's sort value and id), not by OFFSET.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from typing import Any
+
+from piccolo.engine.sqlite import TransactionType
 
 from ..errors import Invalid
 from ..identifiers import quote
+from ..model.common import STATUSES
 from .actors import Actor
 from .fields import to_json_time
 
@@ -46,12 +51,94 @@ def _scope(runtime: Any, actor: Actor) -> tuple[list[str], list[Any]]:
     return where, args
 
 
-async def counts(runtime: Any, actor: Actor) -> dict[str, Any]:
-    """Open work per queue and step, and all work per status, as the actor may see it."""
-    where, args = _scope(runtime, actor)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = await runtime.db.fetch(
-        f"SELECT queue, step, status, COUNT(*) AS n FROM rc_work_order {clause} GROUP BY queue, step, status", *args)
+FINAL_STATUSES = ("completed", "cancelled")
+OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
+MAX_DISTINCT = 64
+"""Beyond this many distinct values a loose index scan is no longer cheap."""
+
+
+async def _distinct(db: Any, column: str) -> list[str] | None:
+    """The distinct values of an indexed work-order column, one index seek each (``None``: too many)."""
+    found: list[str] = []
+    value = await db.fetch_value(f"SELECT MIN({column}) FROM rc_work_order")
+    while value is not None:
+        if len(found) == MAX_DISTINCT:
+            return None
+        found.append(value)
+        value = await db.fetch_value(f"SELECT MIN({column}) FROM rc_work_order WHERE {column} > {{}}", value)
+    return found
+
+
+async def _fast_counts(runtime: Any, actor: Actor, final: bool) -> list[dict[str, Any]] | None:
+    """The rows of ``counts`` without reading every work order, or ``None`` where that is not exact.
+
+    When the actor's scope leaves out no stored order (the usual staff case) and only the model's
+    statuses are stored: open work per queue, step and status from the index on (status, queue,
+    step), cancelled orders counted likewise, completed ones as the rest of the table's count.
+    """
+    if not actor.is_staff:
+        return None
+    templates = visible_templates(runtime, actor)
+    async with _snapshot(runtime.db):
+        if templates is not None:
+            stored = await _distinct(runtime.db, "template")
+            if stored is None or not set(stored) <= set(templates):
+                return None
+        statuses = await _distinct(runtime.db, "status")
+        if statuses is None or not set(statuses) <= set(STATUSES):
+            return None
+        return await _counted(runtime.db, statuses if final else [s for s in statuses if s in OPEN_STATUSES])
+
+
+@contextlib.asynccontextmanager
+async def _snapshot(db: Any) -> AsyncIterator[None]:
+    """One read snapshot for several statements (as one statement would see the table)."""
+    engine: Any = db.engine
+    if engine.current_transaction.get() is not None:
+        yield
+    elif db.dialect == "sqlite":
+        async with engine.transaction(transaction_type=TransactionType.deferred):
+            yield
+    else:
+        async with engine.transaction():
+            await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield
+
+
+async def _counted(db: Any, statuses: list[str]) -> list[dict[str, Any]]:
+    open_ = [s for s in statuses if s in OPEN_STATUSES]
+    rows: list[dict[str, Any]] = []
+    if open_:
+        rows = await db.fetch(
+            "SELECT queue, step, status, COUNT(*) AS n FROM rc_work_order "
+            f"WHERE status IN ({', '.join('{}' for _ in open_)}) GROUP BY status, queue, step", *open_)
+    cancelled = await db.fetch_value(
+        "SELECT COUNT(*) FROM rc_work_order WHERE status = {}", "cancelled") if "cancelled" in statuses else 0
+    if "completed" in statuses:
+        total = await db.fetch_value("SELECT COUNT(*) FROM rc_work_order")
+        completed = int(total) - int(cancelled) - sum(int(r["n"]) for r in rows)
+        rows.append({"queue": None, "step": None, "status": "completed", "n": completed})
+    if cancelled:
+        rows.append({"queue": None, "step": None, "status": "cancelled", "n": cancelled})
+    return rows
+
+
+async def counts(runtime: Any, actor: Actor, *, final: bool = True) -> dict[str, Any]:
+    """Open work per queue and step, and all work per status, as the actor may see it.
+
+    ``final=False`` leaves out the completed and cancelled totals, which must count every
+    row of a large table: the cheap part, for screens that show those totals later.
+    """
+    rows = await _fast_counts(runtime, actor, final)
+    if rows is None:
+        where, args = _scope(runtime, actor)
+        if not final:
+            where.append(f"status NOT IN ({', '.join('{}' for _ in FINAL_STATUSES)})")
+            args += FINAL_STATUSES
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await runtime.db.fetch(
+            f"SELECT queue, step, status, COUNT(*) AS n FROM rc_work_order {clause} GROUP BY queue, step, status",
+            *args)
     queues: dict[str, Any] = {}
     for name, queue in runtime.workspace.queues.items():
         queues[name] = {"label": next(iter(queue.label.values())), "open": 0,
@@ -61,7 +148,7 @@ async def counts(runtime: Any, actor: Actor) -> dict[str, Any]:
         n = int(row["n"])
         statuses[row["status"]] = statuses.get(row["status"], 0) + n
         queue = queues.get(row["queue"])
-        if queue is not None and row["status"] not in ("completed", "cancelled"):
+        if queue is not None and row["status"] not in FINAL_STATUSES:
             queue["open"] += n
             if row["step"] in queue["steps"]:
                 queue["steps"][row["step"]] += n
@@ -73,6 +160,8 @@ def _cursor_encode(value: Any, row_id: int) -> str:
 
 
 TIME_SORTS = frozenset({"created_at", "updated_at", "requested_at", "planned_at"})
+NEVER_NULL = frozenset({"created_at", "updated_at", "number", "status", "step"})
+"""Sort keys whose columns are NOT NULL (engine/compile/core.py)."""
 PRIORITY_RANK = "CASE priority WHEN 'low' THEN 1 WHEN 'normal' THEN 2 WHEN 'high' THEN 3 WHEN 'urgent' THEN 4 END"
 BAD_CURSOR = Invalid("the cursor is not valid", [{"field": "cursor", "message": "use the next_cursor of a page"}])
 
@@ -141,22 +230,29 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
     # Rows with a value come first, then those without (in both directions, on both databases).
     column = PRIORITY_RANK if key == "priority" else quote(key)
     op = "<" if descending else ">"
+    never_null = key in NEVER_NULL
     if cursor:
         after, last_id = _cursor_decode(cursor, key)
         if after is None:
             where.append(f"({column} IS NULL AND id {op} {{}})")
             args.append(last_id)
+        elif never_null:
+            # the same rows as below, written as a range an index on the column can seek to
+            where.append(f"({column} {op}= {{}} AND ({column} {op} {{}} OR id {op} {{}}))")
+            args += [after, after, last_id]
         else:
             where.append(f"(({column} IS NOT NULL AND ({column} {op} {{}} OR ({column} = {{}} AND id {op} {{}}))) "
                          f"OR {column} IS NULL)")
             args += [after, after, last_id]
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     direction = "DESC" if descending else "ASC"
+    # Sorting by "IS NULL" first would keep an index on the column from giving the order.
+    nulls_last = "" if never_null else f"({column} IS NULL) ASC, "
     rows = await runtime.db.fetch(
         f"SELECT id, number, template, queue, step, status, priority, title, group_name, owner_id, "
         f"created_at, updated_at, requested_at, planned_at, version, {column} AS sort_value "
         f"FROM rc_work_order {clause} "
-        f"ORDER BY ({column} IS NULL) ASC, {column} {direction}, id {direction} LIMIT {{}}", *args, limit + 1)
+        f"ORDER BY {nulls_last}{column} {direction}, id {direction} LIMIT {{}}", *args, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     owners = {int(r["owner_id"]) for r in rows if r["owner_id"] is not None}

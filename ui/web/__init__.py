@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from ..auth import PUBLIC_OPT
 from .admin import admin_overview, admin_queue, admin_queue_diagram, admin_template
 from .common import WEB_EXCEPTION_HANDLERS
-from .manager import manager, manager_panel, manager_rows
+from .manager import manager, manager_panel, manager_rows, manager_statuses
 from .new import NEW_HANDLERS
 from .orders import ORDER_HANDLERS
 from .pages import choose_language, home, login, login_page, logout
@@ -35,7 +35,7 @@ def web_handlers() -> list[Any]:
     if not HTMX_FILE.is_file():
         raise MissingAsset(f"{HTMX_FILE} is missing: run `make install` (it fetches the pinned htmx.org package)")
     screens = Router(path="/", route_handlers=[
-        home, login_page, login, logout, choose_language, manager, manager_rows, manager_panel,
+        home, login_page, login, logout, choose_language, manager, manager_rows, manager_panel, manager_statuses,
         my_work, assignment, assign, admin_overview, admin_queue, admin_queue_diagram, admin_template,
         *ORDER_HANDLERS, *NEW_HANDLERS, pick_users, pick_customers,
     ], exception_handlers=WEB_EXCEPTION_HANDLERS, include_in_schema=False)

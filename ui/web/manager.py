@@ -72,7 +72,18 @@ async def manager(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> Res
     values = await _list_values(request, runtime)
     if page.is_htmx and request.headers.get("hx-target") == "list":
         return render_block(environment(), page, "manager.html", "list", **values)
-    return render(environment(), page, "manager.html", counts=await counts(runtime, request.user), **values)
+    # Totals of completed and cancelled work count every row: they follow in their own request.
+    return render(environment(), page, "manager.html", counts=await counts(runtime, request.user, final=False),
+                  counts_complete=False, **values)
+
+
+@get("/manager/statuses", include_in_schema=False)
+async def manager_statuses(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> Response[str]:
+    """The side panel's work per status, every status counted."""
+    page = page_for(request, runtime)
+    filters, _, _ = _selection(request)
+    return render_block(environment(), page, "manager.html", "statuses", counts=await counts(runtime, request.user),
+                        counts_complete=True, statuses=STATUSES, filters=filters)
 
 
 @get("/manager/rows", include_in_schema=False)
@@ -88,4 +99,4 @@ async def manager_panel(request: Request[Actor, Any, Any], runtime: RuntimeDep) 
     page = page_for(request, runtime)
     filters, _, _ = _selection(request)
     return render_block(environment(), page, "manager.html", "panel", counts=await counts(runtime, request.user),
-                        statuses=STATUSES, filters=filters, queues=runtime.workspace.queues)
+                        counts_complete=True, statuses=STATUSES, filters=filters, queues=runtime.workspace.queues)

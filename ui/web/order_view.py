@@ -228,6 +228,8 @@ async def order_context(runtime: Runtime, actor: Actor, page: Page, order: dict[
         "template_label": page.label(template.label, order["template"]) if template else order["template"],
         "queue_label": page.label(queue.label, order["queue"]) if queue else order["queue"],
         "moves": moves(page, order, queue), "final": order["status"] in FINAL,
+        "offers_follow_up": bool(template and step and template.end_action == "agent_decides"
+                                 and tuple(step.next) == (COMPLETE,)),
         "history": [(name, page.step_label(order["queue"], name)) for name in order["path"]],
         "sections": [{"index": i, "title": title or page.gettext("Details"), "fields": items,
                       "shown": {f.name: field_text(page, f, order["fields"].get(f.name), names, zone) for f in items}}
@@ -244,19 +246,14 @@ async def order_context(runtime: Runtime, actor: Actor, page: Page, order: dict[
 
 
 def abilities(runtime: Runtime, actor: Actor, order: Mapping[str, Any], template: ResolvedTemplate | None) -> dict[str, bool]:
-    """Which controls to offer ``actor``: the runtime's own rules for moving, editing and cancelling.
-
-    Only what is shown depends on this; every change is checked again by the runtime.
-    """
-    supervises = "admin" in actor.permissions or order["group"] in actor.supervises
-    own = order["owner"] is not None and order["owner"] == actor.login
-    in_range = template is not None and bool(actor.groups & runtime.range_of(template))
-    move = supervises or (actor.can("order.transition") and (
-        own if order["owner"] is not None else order["group"] in actor.groups))
-    edit = supervises or own or (template is not None and template.edit_limit == "everyone"
-                                 and actor.can("order.edit") and in_range)
-    cancel = actor.can("order.cancel") and (supervises or order["owner"] in (None, actor.login))
-    return {"can_move": move, "can_edit": edit, "can_cancel": cancel}
+    """Which controls to offer ``actor``, by the runtime's own rules (which check every change again)."""
+    if template is None:
+        return {"can_move": False, "can_edit": False, "can_cancel": False}
+    owner = order["owner"]
+    may = runtime.abilities(actor, template=template, group=order["group"],
+                            queue=runtime.workspace.queues.get(order["queue"]),
+                            owned_by_actor=None if owner is None else owner == actor.login)
+    return {"can_move": may.move, "can_edit": may.edit, "can_cancel": may.cancel, "can_assign": may.assign}
 
 
 def header_values(order: Mapping[str, Any], names: Names, zone: dt.tzinfo) -> dict[str, Any]:

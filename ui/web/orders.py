@@ -190,19 +190,26 @@ def _text(form: FormLists, name: str) -> str:
     return values[-1] if values else ""
 
 
+def _follow_up(form: FormLists) -> bool | None:
+    """The agent's choice of a follow-up work order, where the template lets the agent decide."""
+    return True if _text(form, "follow_up") == "true" else None
+
+
 @post("/orders/{number:str}/actions/{action:str}", include_in_schema=False)
 async def process_action(request: Request[Actor, Any, Any], runtime: RuntimeDep, number: FromPath[str],
                          action: FromPath[str]) -> Response[str]:
     """Process an action of the current step, or skip it (``skip=true``)."""
     async def change(version: int, form: FormLists) -> dict[str, Any]:
-        return await runtime.process(request.user, number, version, action, skip=_text(form, "skip") == "true")
+        return await runtime.process(request.user, number, version, action, skip=_text(form, "skip") == "true",
+                                     follow_up=_follow_up(form))
     return await _flow_change(request, runtime, number, change)
 
 
 @post("/orders/{number:str}/advance", include_in_schema=False)
 async def advance(request: Request[Actor, Any, Any], runtime: RuntimeDep, number: FromPath[str]) -> Response[str]:
     async def change(version: int, form: FormLists) -> dict[str, Any]:
-        return await runtime.advance(request.user, number, version, _text(form, "to") or None)
+        return await runtime.advance(request.user, number, version, _text(form, "to") or None,
+                                     follow_up=_follow_up(form))
     return await _flow_change(request, runtime, number, change)
 
 

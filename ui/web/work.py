@@ -36,7 +36,8 @@ async def my_work(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> Res
     result = await list_orders(runtime, request.user, filters=filters, sort="-created_at", limit=PAGE_SIZE)
     workspace = runtime.workspace
     return render(environment(), page_for(request, runtime), "manager.html",
-                  counts=await counts(runtime, request.user), statuses=STATUSES, filters=filters, base=link_filters(filters),
+                  counts=await counts(runtime, request.user, final=False), counts_complete=False,
+                  statuses=STATUSES, filters=filters, base=link_filters(filters),
                   sort="-created_at", items=result["items"], next_cursor=result["next_cursor"], columns=COLUMNS,
                   priorities=PRIORITIES, any_status=ANY, templates=workspace.templates, queues=workspace.queues)
 
