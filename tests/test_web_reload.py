@@ -66,3 +66,15 @@ async def test_an_applied_change_is_served_and_an_unapplied_one_is_not(tmp_path:
         assert "loyalty_card" in runtime.codecs["customer_order"].fields
         page = await client.get("/manager")
         assert "Order intake" in page.text and "Take the order" not in page.text
+        form = await client.get("/new/customer_order")  # the new field is on the order form
+        assert "Loyalty card number" in form.text and 'name="fields.loyalty_card"' in form.text
+        csrf = page.text.split('"x-csrftoken": "')[1].split('"')[0]
+        fields = {"fields.customer_ref": "K0048213", "fields.shipping_address": "Ring 1", "fields.order_items": "x",
+                  "fields.order_total": "10.00", "fields.payment_method": "invoice", "fields.loyalty_card": "LC-7",
+                  "title": "With a loyalty card", "priority": "normal"}
+        created = await client.post("/new/customer_order", data=fields,
+                                    headers={"hx-request": "true", "x-csrftoken": csrf})
+        assert created.status_code in (200, 204), created.text
+        number = created.headers["hx-redirect"].rsplit("/", 1)[-1]
+        shown = await client.get(f"/orders/{number}")
+        assert "Loyalty card number" in shown.text and "LC-7" in shown.text

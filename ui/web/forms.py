@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -32,6 +31,8 @@ from engine.runtime.lookups import (
     order_numbers,
     staff_user_id,
 )
+
+from .times import local_input, local_text, zone_of
 
 CORE_FIELDS = ("title", "priority", "requested_at", "planned_at", "customer_id")
 """The work order's own inputs (named as the runtime names them)."""
@@ -71,14 +72,6 @@ class Parsed:
 def input_name(item: ResolvedField) -> str:
     """The name of a custom field's input, which is also the runtime's path for its errors."""
     return FIELD_PREFIX + item.name
-
-
-def zone_of(name: str) -> dt.tzinfo:
-    """The workspace's time zone (UTC when it is unknown to this system)."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
 
 
 def is_upload(value: Any) -> bool:
@@ -272,24 +265,6 @@ async def names_for(db: Database, fields: Sequence[ResolvedField], values: Itera
     return Names(user=await logins(db, wanted["user"]), customer=await customer_names(db, wanted["customer"]),
                  reference=await order_numbers(db, wanted["reference"]),
                  customer_label=await customer_labels(db, wanted["customer"]))
-
-
-def local_input(value: Any, zone: dt.tzinfo) -> str:
-    """An ISO date-time as a ``datetime-local`` input shows it, in ``zone``."""
-    if not value:
-        return ""
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
-
-
-def local_text(value: Any, zone: dt.tzinfo) -> str:
-    """An ISO date-time shown briefly in ``zone``: ``2026-11-23 14:05``."""
-    return local_input(value, zone).replace("T", " ")
 
 
 def input_value(item: ResolvedField, value: Any, names: Names, zone: dt.tzinfo) -> Any:

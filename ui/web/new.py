@@ -28,10 +28,10 @@ from .forms import (
     parse_form,
     resolve,
     sections,
-    zone_of,
 )
 from .orders import error_map, read_form
 from .render import render, render_block
+from .times import zone_of
 
 NEW_CORE = ("title", "priority", "customer_id", "requested_at", "planned_at")
 

@@ -17,7 +17,8 @@ from engine.runtime import Actor, Runtime
 from engine.runtime.actors import group_members
 from engine.runtime.service import COMPLETE
 
-from .forms import Names, decimal_pattern, form_values, local_input, local_text, names_for, sections, zone_of
+from .forms import Names, decimal_pattern, form_values, names_for, sections
+from .times import local_input, local_text, zone_of
 from .render import Page
 
 FINAL = ("completed", "cancelled")

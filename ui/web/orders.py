@@ -23,9 +23,10 @@ from engine.runtime import Actor, Runtime
 
 from ..deps import RuntimeDep
 from .common import environment, page_for
-from .forms import FormLists, entered_values, form_lists, parse_form, resolve, sections, zone_of
+from .forms import FormLists, entered_values, form_lists, parse_form, resolve, sections
 from .order_view import HEADER_PARTS, core_label, order_context
 from .render import Page
+from .times import zone_of
 
 MAX_NUMBER = 60
 

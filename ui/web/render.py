@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from litestar import Request, Response
 from litestar.enums import MediaType
 
@@ -23,6 +23,7 @@ from engine.runtime import Actor, Runtime
 
 from ..auth import CSRF_HEADER, Credentials
 from .i18n import LANGUAGES, choose_language, pick_label, translations
+from .times import local_text, zone_of
 
 UI_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = UI_DIR / "templates"
@@ -71,16 +72,15 @@ def make_environment() -> Environment:
     return env
 
 
-def _when(value: Any, with_time: bool = True) -> str:
-    """An ISO date-time (as the API gives it) shown briefly: ``2026-11-23 14:05``."""
+@pass_context
+def _when(context: Any, value: Any, with_time: bool = True) -> str:
+    """An ISO date-time (as the API gives it) shown briefly in the workspace's time zone."""
     if value in (None, ""):
         return ""
-    if isinstance(value, dt.datetime | dt.date):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    text = text.replace("T", " ")
-    return text[:16] if with_time else text[:10]
+    page = context.get("page")
+    text = local_text(value.isoformat() if isinstance(value, dt.datetime) else value,
+                      page.zone if isinstance(page, Page) else dt.timezone.utc)
+    return text if with_time else text[:10]
 
 
 def _query(base: Mapping[str, Any], **changes: Any) -> str:
@@ -106,6 +106,7 @@ class Page:
         auth = request.scope.get("auth")
         self.csrf: str | None = auth.csrf if isinstance(auth, Credentials) else None
         self.title = settings.title or settings.name
+        self.zone = zone_of(settings.timezone)
         self.is_htmx = request.headers.get("hx-request") == "true"
 
     def gettext(self, message: str, **values: Any) -> str:
