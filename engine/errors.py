@@ -78,6 +78,13 @@ class Invalid(ServiceError):
     code = "invalid"
 
 
+class BadQuery(ServiceError):
+    """A list was asked for with an unknown sort key, filter, page size or cursor (never put into SQL)."""
+
+    status = 400
+    code = "bad_query"
+
+
 class Refused(ServiceError):
     """The workflow does not allow this now (a cancelled order, an action already done, ...)."""
 

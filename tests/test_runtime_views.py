@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.errors import Invalid
+from engine.errors import BadQuery, Invalid
 from engine.runtime.views import counts, list_orders
 from tests.runtime_helpers import (  # noqa: F401 - fixtures
     DEDICATED,
@@ -83,7 +83,7 @@ async def test_list_filters(ecommerce: Env) -> None:
 async def test_sort_allow_list(ecommerce: Env, sort: str) -> None:
     await _seed(ecommerce)
     before = await dump(ecommerce.db)
-    with pytest.raises(Invalid) as invalid:
+    with pytest.raises(BadQuery) as invalid:
         await list_orders(ecommerce.rt, await ecommerce.actor("anna.gruber"), filters={}, sort=sort)
     assert invalid.value.errors[0]["field"] == "sort"
     assert await dump(ecommerce.db) == before
@@ -99,7 +99,7 @@ async def test_sort_allow_list(ecommerce: Env, sort: str) -> None:
 ])
 async def test_bad_list_requests(ecommerce: Env, filters: dict[str, str], limit: int, cursor: str | None,
                                  field: str) -> None:
-    with pytest.raises(Invalid) as invalid:
+    with pytest.raises(BadQuery) as invalid:
         await list_orders(ecommerce.rt, await ecommerce.actor("anna.gruber"), filters=filters, limit=limit,
                           cursor=cursor)
     assert invalid.value.errors[0]["field"] == field

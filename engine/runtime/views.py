@@ -15,7 +15,7 @@ from typing import Any
 
 from piccolo.engine.sqlite import TransactionType
 
-from ..errors import Invalid
+from ..errors import BadQuery
 from ..identifiers import quote
 from ..model.common import STATUSES
 from .actors import Actor
@@ -163,7 +163,7 @@ TIME_SORTS = frozenset({"created_at", "updated_at", "requested_at", "planned_at"
 NEVER_NULL = frozenset({"created_at", "updated_at", "number", "status", "step"})
 """Sort keys whose columns are NOT NULL (engine/compile/core.py)."""
 PRIORITY_RANK = "CASE priority WHEN 'low' THEN 1 WHEN 'normal' THEN 2 WHEN 'high' THEN 3 WHEN 'urgent' THEN 4 END"
-BAD_CURSOR = Invalid("the cursor is not valid", [{"field": "cursor", "message": "use the next_cursor of a page"}])
+BAD_CURSOR = BadQuery("the cursor is not valid", [{"field": "cursor", "message": "use the next_cursor of a page"}])
 
 
 def _cursor_decode(cursor: str, key: str) -> tuple[Any, int]:
@@ -204,7 +204,7 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
     if not 1 <= limit <= MAX_LIMIT:
         errors.append({"field": "limit", "message": f"between 1 and {MAX_LIMIT}"})
     if errors:
-        raise Invalid("the list cannot be shown", errors)
+        raise BadQuery("the list cannot be shown", errors)
     where, args = _scope(runtime, actor)
     for name, value in filters.items():
         if name == "owner":
@@ -221,7 +221,7 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
             args.append(value)
         elif name == "customer_id":
             if not value.isdigit() or len(value) > 18:
-                raise Invalid("customer_id must be a number", [{"field": "customer_id", "message": "a number"}])
+                raise BadQuery("customer_id must be a number", [{"field": "customer_id", "message": "a number"}])
             where.append("customer_id = {}")
             args.append(int(value))
         else:

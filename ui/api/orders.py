@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET
 
-from engine.errors import Invalid
+from engine.errors import BadQuery, Invalid
 from engine.runtime import Actor
 from engine.runtime.views import FILTERS, counts, list_orders
 
@@ -44,7 +44,7 @@ class OrderController(Controller):
     ) -> dict[str, Any]:
         unknown = [k for k in request.query_params if k not in FILTERS and k not in PAGING]
         if unknown:
-            raise Invalid("the list cannot be shown", [
+            raise BadQuery("the list cannot be shown", [
                 {"field": k, "message": f"filter by one of: {', '.join(FILTERS)}"} for k in unknown])
         given = {"queue": queue, "step": step, "status": status, "template": template, "priority": priority,
                  "owner": owner, "group": group, "customer_id": customer_id}

@@ -73,7 +73,7 @@ def _status_of(exc: Exception) -> tuple[int, str]:
 
 
 def _message(exc: Exception) -> str:
-    if isinstance(exc, Invalid) and exc.errors:
+    if isinstance(exc, ServiceError) and exc.errors and not isinstance(exc, Conflict):
         return "; ".join(f"{e['field']}: {e['message']}" if e.get("field") else e["message"] for e in exc.errors)
     if isinstance(exc, ServiceError | HTTPException):
         return str(exc.detail if isinstance(exc, HTTPException) else exc)

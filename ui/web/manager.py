@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from engine.errors import Invalid
+from engine.errors import BadQuery
 from engine.model.common import PRIORITIES
 from engine.runtime import Actor
 from engine.runtime.views import FILTERS, counts, list_orders
@@ -41,7 +41,7 @@ def _selection(request: Request[Any, Any, Any]) -> tuple[dict[str, str], str, st
         elif key not in ("sort", "cursor"):
             unknown.append(key)
     if unknown:
-        raise Invalid("the list cannot be shown",
+        raise BadQuery("the list cannot be shown",
                       [{"field": k, "message": f"filter by one of: {', '.join(FILTERS)}"} for k in unknown])
     # Counts in the side panel are of open work, so a list shows open work unless asked otherwise.
     status = filters.setdefault("status", "open")
