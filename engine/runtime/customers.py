@@ -16,7 +16,7 @@ from .actors import Actor
 MAX_RESULTS = 50
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
     """``text`` as a LIKE pattern matching it anywhere, wildcards escaped (``\\`` is the escape)."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -36,7 +36,7 @@ async def search_customers(db: Database, actor: Actor, query: str = "", *, limit
     where: list[str] = []
     args: list[Any] = []
     if text:
-        pattern = _like(text.lstrip("@"))
+        pattern = like_pattern(text.lstrip("@"))
         clause = ("(LOWER(name) LIKE {} ESCAPE '\\' OR LOWER(label) LIKE {} ESCAPE '\\' "
                   "OR LOWER(CAST(email_domains AS TEXT)) LIKE {} ESCAPE '\\'")
         args += [pattern, pattern, pattern]

@@ -14,7 +14,7 @@ from typing import Any
 from ..db import Database
 from ..errors import Invalid
 from .actors import Actor
-from .customers import _like
+from .customers import like_pattern
 
 MAX_USERS = 20
 
@@ -31,7 +31,7 @@ async def search_users(db: Database, actor: Actor, query: str = "", *, limit: in
     sql = "SELECT login, name FROM rc_user WHERE is_active = {} AND is_staff = {}"
     args: list[Any] = [True, True]
     if text:
-        pattern = _like(text)
+        pattern = like_pattern(text)
         sql += " AND (LOWER(login) LIKE {} ESCAPE '\\' OR LOWER(name) LIKE {} ESCAPE '\\')"
         args += [pattern, pattern]
     rows = await db.fetch(sql + " ORDER BY login LIMIT {}", *args, limit)
