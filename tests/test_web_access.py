@@ -112,3 +112,41 @@ async def test_static_files_are_served_without_a_session(web: Browser) -> None:
     assert response.status_code == 200 and b"htmx" in response.content
     css = await _client(web).get("/static/routecard.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+async def test_password_guessing_is_limited_per_login_and_client(web: Browser) -> None:
+    client = _client(web)
+    for _ in range(10):
+        wrong = await client.post("/login", data={"login": "lea.schmitt", "password": "guess"})
+        assert wrong.status_code == 401
+    limited = await client.post("/login", data={"login": "lea.schmitt", "password": "correct horse"},
+                                follow_redirects=False)
+    assert limited.status_code == 429 and "Too many failed sign-ins" in limited.text
+    assert SESSION_COOKIE not in limited.cookies  # not even the right password gets in now
+    api = await client.post("/api/session", json={"login": "LEA.SCHMITT", "password": "correct horse"})
+    assert api.status_code == 429 and api.json()["error"] == "too_many_requests"
+    assert 0 < int(api.headers["retry-after"]) <= 15 * 60
+    other = await client.post("/login", data={"login": "tom.berger", "password": "correct horse"},
+                              follow_redirects=False)
+    assert other.status_code == 303  # other users are not affected
+
+
+def test_the_limiter_forgets_old_failures_and_clears_on_success() -> None:
+    from ui.limits import SignInLimiter, TooManyAttempts
+
+    limiter = SignInLimiter(per_client=2, per_login=3, window=0.2)
+    limiter.failed("ann", "10.0.0.1")
+    limiter.failed("ann", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        limiter.check("ann", "10.0.0.1")
+    limiter.check("ann", "10.0.0.2")  # another address may still try
+    limiter.failed("Ann", "10.0.0.2")
+    with pytest.raises(TooManyAttempts):
+        limiter.check("ann", "10.0.0.3")  # the login's own limit, from anywhere
+    import time
+
+    time.sleep(0.25)
+    limiter.check("ann", "10.0.0.1")
+    limiter.failed("bob", "10.0.0.1")
+    limiter.succeeded("bob", "10.0.0.1")
+    assert ("client", "bob", "10.0.0.1") not in limiter.failures

@@ -42,6 +42,7 @@ from .api import (
 from .auth import auth_middleware
 from .deps import provide_runtime
 from .errors import EXCEPTION_HANDLERS
+from .limits import SignInLimiter
 from .web import web_handlers
 
 MAX_BODY = 1024 * 1024
@@ -113,6 +114,7 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
             runtime = Runtime(linked, db)
             await ensure_current(runtime)
             app.state.runtime = runtime
+            app.state.sign_in_limiter = SignInLimiter()
             watcher = (asyncio.create_task(watch_definitions(runtime, Path(workspace_dir), reload_interval))
                        if reload_interval > 0 else None)
             try:

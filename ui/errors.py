@@ -78,8 +78,11 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         errors = [{"field": "body", "message": "send a JSON object (Content-Type: application/json)"}]
     if status == 413:
         detail = "the request body is too large"
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(error_body(_CODES.get(status, "error"), detail, errors), status_code=status, headers=headers)
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(error_body(_CODES.get(status, "error"), detail, errors), status_code=status,
+                    headers=headers or None)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -14,10 +14,10 @@ from engine.runtime import Actor, create_token
 
 from ..auth import CSRF_HEADER, PUBLIC_OPT, Credentials
 from ..deps import RuntimeDep
+from ..limits import checked_sign_in
 from ..sessions import (
     SESSION_AGE,
     SESSION_COOKIE,
-    check_password,
     close_session,
     list_tokens,
     open_session,
@@ -37,8 +37,9 @@ class SessionController(Controller):
     tags = ["access"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @post("/", opt={PUBLIC_OPT: True}, summary="Sign in with login and password; sets the session cookie")
-    async def login(self, runtime: RuntimeDep, data: JSONBody[LoginBody]) -> Response[dict[str, Any]]:
-        user = await check_password(runtime.db, data.login, data.password)
+    async def login(self, request: Request[Any, Any, Any], runtime: RuntimeDep,
+                    data: JSONBody[LoginBody]) -> Response[dict[str, Any]]:
+        user = await checked_sign_in(request, runtime.db, data.login, data.password)
         if user is None:
             raise NotAuthorizedException("wrong login or password")
         session = await open_session(runtime.db, user)

@@ -15,7 +15,8 @@ from engine.runtime.actors import set_language
 
 from ..auth import PUBLIC_OPT, Credentials, own_origins
 from ..deps import RuntimeDep
-from ..sessions import SESSION_AGE, SESSION_COOKIE, check_password, close_session, open_session
+from ..limits import TooManyAttempts, checked_sign_in
+from ..sessions import SESSION_AGE, SESSION_COOKIE, close_session, open_session
 from .common import local_target, redirect, show
 from .i18n import LANGUAGES
 from .render import LANGUAGE_COOKIE
@@ -43,7 +44,11 @@ async def login(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Respons
     login_name = str(form.get("login") or "")[:MAX_FORM_FIELD]
     password = str(form.get("password") or "")[:MAX_FORM_FIELD]
     target = local_target(str(form.get("next") or ""))
-    user = await check_password(runtime.db, login_name, password) if login_name and password else None
+    try:
+        user = await checked_sign_in(request, runtime.db, login_name, password) if login_name and password else None
+    except TooManyAttempts:
+        return show(request, runtime, "login.html", status=429, next=target, expired=False, error="limited",
+                    login=login_name)
     if user is None:
         return show(request, runtime, "login.html", status=401, next=target, expired=False, error=True,
                     login=login_name)
