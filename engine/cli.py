@@ -1,4 +1,4 @@
-"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, users, tokens, diagram.
+"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, worker, users, tokens, diagram.
 
 Exit codes: 0 fine, 1 definition errors or a refused plan, 2 usage errors.
 """
@@ -227,11 +227,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise UsageError("`routecard serve` needs uvicorn: pip install uvicorn") from None
+    # On SQLite the one server process also sends mail; on PostgreSQL `routecard worker` does, unless --worker.
+    worker = url.startswith("sqlite:") or bool(getattr(args, "worker", False))
     # The engine never imports the web layer at module level: the app factory is found by name.
-    app = importlib.import_module("ui.app").create_app(root, url, workspace=linked)
-    print(f"serving {root} on http://{args.host}:{args.port} (OpenAPI: /schema/openapi.json)", flush=True)
+    app = importlib.import_module("ui.app").create_app(root, url, workspace=linked, worker=worker)
+    print(f"serving {root} on http://{args.host}:{args.port} (OpenAPI: /schema/openapi.json)"
+          + ("; sending mail from the outbox" if worker else "; mail is sent by `routecard worker`"), flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Send the outbox's mail: rounds every ``--interval`` seconds (``--once``: one round)."""
+    from .comms import OutboxWorker
+    from .db import connect
+
+    root = _workspace_dir(args.dir)
+    linked = open_workspace(root)
+    url = _database_url(args, root, linked.settings.database)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    async def run() -> int:
+        await _require_applied(linked, url, root)
+        db = await connect(url)
+        try:
+            await db.start_pool()
+            worker = OutboxWorker(db, lambda: linked.settings, say=say)
+            if args.once:
+                report = await worker.run_once()
+                say(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "
+                    f"waiting {report.waiting}")
+                return 0
+            say(f"outbox worker {worker.name} on {db.display_url}, every {args.interval:g} s (Ctrl+C stops)")
+            await worker.run(args.interval)
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
 
 
 async def _with_runtime_db(args: argparse.Namespace) -> tuple[LinkedWorkspace, str]:
@@ -371,7 +406,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default=".")
     with_db(p)
     with_listen(p)
+    p.add_argument("--worker", action="store_true",
+                   help="also send the outbox's mail (always done on SQLite; on PostgreSQL run `routecard worker`)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("worker", help="send outgoing mail from the outbox (for PostgreSQL deployments)")
+    p.add_argument("dir", nargs="?", default=".")
+    with_db(p)
+    p.add_argument("--once", action="store_true", help="one round, then stop")
+    p.add_argument("--interval", type=float, default=5.0, metavar="S",
+                   help="seconds between rounds when idle (default: 5)")
+    p.set_defaults(func=cmd_worker)
 
     def with_workspace(p: argparse.ArgumentParser) -> None:
         p.add_argument("--workspace", "-w", default=".", metavar="DIR",

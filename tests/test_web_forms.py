@@ -20,8 +20,8 @@ from engine.runtime import add_user, create_token
 from engine.workspace import open_workspace
 from helpers_workspace import linked, write_workspace
 from ui.app import create_app
-from ui.web.forms import UPLOADS_LATER, Record, decimal_pattern, parse_form
-from web_helpers import Browser
+from ui.web.forms import Record, SentFile, decimal_pattern, parse_form
+from web_helpers import DESK_GROUPS, Browser
 
 ALL_TYPES = {
     "routecard.yaml": """
@@ -30,18 +30,7 @@ ALL_TYPES = {
         language: en
         timezone: Europe/Berlin
     """,
-    "groups.yaml": """
-        kind: Group
-        name: desk
-        label: Desk
-        supervisor: sam
-        members: [sam, kim]
-        ---
-        kind: Role
-        name: agent
-        permissions: [order.create, order.edit, order.transition, order.cancel]
-        groups: [desk]
-    """,
+    "groups.yaml": DESK_GROUPS,
     "job.yaml": """
         kind: Template
         name: job
@@ -175,14 +164,18 @@ def test_whole_numbers_are_plain_digits(tmp_path: Path, text: str) -> None:
     assert [e["field"] for e in parsed.errors] == ["fields.quantity"]
 
 
-def test_a_sent_file_is_reported_not_stored(tmp_path: Path) -> None:
+def test_sent_files_are_listed_for_storing_not_taken_as_values(tmp_path: Path) -> None:
     class Upload:
         filename = "photo.jpg"
 
-    parsed = parse_form({"fields.photo": [Upload()]}, _fields(tmp_path))
-    assert parsed.errors == [{"field": "fields.photo", "message": UPLOADS_LATER}]
+    upload = Upload()
+    parsed = parse_form({"fields.photo": [upload], "fields.photo.remove": ["7", "x"]}, _fields(tmp_path))
+    assert parsed.errors == [] and parsed.files == [SentFile("photo", upload)] and parsed.removed == {"photo": {7}}
+    assert "photo" not in parsed.fields
+    two = parse_form({"fields.photo": [Upload(), Upload()]}, _fields(tmp_path))
+    assert two.errors == [{"field": "fields.photo", "message": "choose one file for this field"}]
     empty = parse_form({"fields.photo": [""]}, _fields(tmp_path))
-    assert empty.errors == [] and "photo" not in empty.fields
+    assert empty.errors == [] and empty.files == [] and "photo" not in empty.fields
 
 
 def test_decimal_pattern_follows_digits_and_places(tmp_path: Path) -> None:
@@ -276,13 +269,15 @@ async def test_create_with_every_type_then_errors_inline_with_values_kept(web: B
     assert "gift, express" in page.text and "2026-12-01 08:15" in page.text
 
 
-async def test_a_file_sent_with_the_form_is_refused_with_a_located_error(web: Browser) -> None:
+async def test_a_file_of_a_refused_type_comes_back_as_a_located_error(web: Browser) -> None:
     response = await web.post("sam", "/new/job", {"fields.summary": "With photo"},
-                              files={"fields.photo": ("photo.jpg", b"\xff\xd8\xff", "image/jpeg")})
+                              files={"fields.photo": ("photo.jpg", b"\x00\x01 not a picture", "image/jpeg")})
     assert response.status_code == 422
-    assert re.search(r'id="new-photo-error">uploads are not stored yet', response.text)
+    assert re.search(r'id="new-photo-error">files of this type \(application/octet-stream\) are not accepted',
+                     response.text)
     assert 'value="With photo"' in response.text
     assert await web.api.db.fetch_value("SELECT COUNT(*) AS n FROM rc_work_order") == 0
+    assert await web.api.db.fetch_value("SELECT COUNT(*) AS n FROM rc_attachment") == 0
 
 
 async def test_templates_the_user_may_not_create_are_neither_listed_nor_served(web: Browser) -> None:

@@ -15,6 +15,20 @@ from litestar.testing import AsyncTestClient
 
 from api_helpers import Api, served
 
+DESK_GROUPS = """
+        kind: Group
+        name: desk
+        label: Desk
+        supervisor: sam
+        members: [sam, kim]
+        ---
+        kind: Role
+        name: agent
+        permissions: [order.create, order.edit, order.transition, order.cancel]
+        groups: [desk]
+    """
+"""A small team for test workspaces: group ``desk`` (supervisor sam, member kim) and role ``agent``."""
+
 CSRF_PATTERN = re.compile(r'hx-headers=\'\{"x-csrftoken": "([^"]+)"\}\'')
 
 

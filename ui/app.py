@@ -21,6 +21,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from engine.comms import OutboxWorker
 from engine.db import connect
 from engine.errors import DatabaseError
 from engine.link.resolved import LinkedWorkspace
@@ -39,11 +40,14 @@ from .api import (
     list_templates,
     template_router,
 )
+from .api.attachments import ATTACHMENT_HANDLERS
+from .api.messages import MessageController
 from .auth import auth_middleware
 from .deps import provide_runtime
 from .errors import EXCEPTION_HANDLERS
 from .limits import SignInLimiter
 from .web import web_handlers
+from .web.files import files_provider
 
 MAX_BODY = 1024 * 1024
 """Largest request body accepted (bytes); larger ones get 413 before they are read."""
@@ -98,11 +102,12 @@ async def ensure_current(runtime: Runtime) -> None:
 
 
 def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorkspace | None = None,
-               reload_interval: float = RELOAD_INTERVAL) -> Litestar:
+               reload_interval: float = RELOAD_INTERVAL, worker: bool = False) -> Litestar:
     """The API and screens for the workspace at ``workspace_dir`` on the database at ``database_url``.
 
     With ``reload_interval`` > 0, newly applied definitions are served without a restart
-    (see ``watch_definitions``).
+    (see ``watch_definitions``). With ``worker``, the outbox worker sends mail from within
+    the app (``routecard serve`` does so on SQLite; see docs/mail.md).
     """
     linked = workspace if workspace is not None else open_workspace(Path(workspace_dir))
 
@@ -117,21 +122,25 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
             app.state.sign_in_limiter = SignInLimiter()
             watcher = (asyncio.create_task(watch_definitions(runtime, Path(workspace_dir), reload_interval))
                        if reload_interval > 0 else None)
+            sender = (asyncio.create_task(OutboxWorker(db, lambda: runtime.workspace.settings, say=log.info).run())
+                      if worker else None)
             try:
                 yield
             finally:
-                if watcher is not None:
-                    watcher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watcher
+                for task in (watcher, sender):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
         finally:
             await db.close()
 
     routers: list[Any] = [template_router(t, FieldCodec(t)) for t in linked.templates.values()]
     return Litestar(
-        route_handlers=[OrderController, SessionController, TokenController, list_templates, list_queues,
-                        find_customers, health, *routers, *web_handlers()],
-        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
+        route_handlers=[OrderController, MessageController, SessionController, TokenController, list_templates,
+                        list_queues, find_customers, health, *routers, *ATTACHMENT_HANDLERS, *web_handlers()],
+        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False),
+                      "files": Provide(files_provider(Path(workspace_dir)), sync_to_thread=False)},
         middleware=[auth_middleware()],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -162,7 +162,9 @@ CORE_TABLES: tuple[T, ...] = (
         _now("sent_at", nullable=True),
         C(name="last_error", type="text"),
         _now("created_at"),
-    ), indexes=(I(name="rc_outbox_due", columns=("state", "next_attempt_at")),)),
+        C(name="message_id", type="bigint", references="rc_message"),
+    ), indexes=(I(name="rc_outbox_due", columns=("state", "next_attempt_at")),
+                I(name="rc_outbox_message", columns=("message_id",)))),
     T(name="rc_job", columns=(
         C(name="kind", type="varchar(40)", nullable=False, default=""),
         C(name="unique_key", type="varchar(200)", nullable=False, unique=True, default=""),

@@ -35,6 +35,36 @@ class Mail(Definition, frozen=True, kw_only=True):
     smtp: Annotated[Smtp | None, describe("Outgoing mail server; without it mail stays in the outbox.")] = None
 
 
+DEFAULT_FILE_TYPES = (
+    "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "text/csv",
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+)
+"""The file types accepted when ``attachments.allowed_types`` is not set."""
+MAX_FILE_SIZE = 100 * 1024 * 1024
+"""The largest ``attachments.max_size`` that may be set (upload requests are bounded accordingly)."""
+FileType = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$", max_length=100)]
+
+
+class Attachments(Definition, frozen=True, kw_only=True):
+    """Where uploaded files are kept, and which ones are accepted."""
+
+    folder: Annotated[str, describe(
+        "Folder the files are stored in: relative to the workspace folder, or absolute.",
+        min_length=1, max_length=1000)] = ".routecard/files"
+    max_size: Annotated[int, describe(
+        "Largest file accepted, in bytes (at most 100 MiB).", ge=1, le=MAX_FILE_SIZE)] = 25 * 1024 * 1024
+    allowed_types: Annotated[tuple[FileType, ...], describe(
+        "Content types accepted, as detected from the file's content (never its name or the browser's word): "
+        "application/pdf, image/png, image/jpeg, image/gif, image/webp, text/plain, text/csv, application/zip, "
+        "the Office and OpenDocument types, text/html, image/svg+xml, application/octet-stream. "
+        "Default: PDF, PNG, JPEG, GIF, WebP, plain text, CSV, ZIP, Office and OpenDocument files.")] = DEFAULT_FILE_TYPES
+
+
 class Workspace(Definition, frozen=True, kw_only=True, tag_field="kind", tag="Workspace"):
     """Settings of the whole workspace, in routecard.yaml."""
 
@@ -57,6 +87,8 @@ class Workspace(Definition, frozen=True, kw_only=True, tag_field="kind", tag="Wo
                       pattern=r"^https?://[^\s/]+(/\S*)?$")
     ] = "http://localhost:8000"
     mail: Annotated[Mail | None, describe("Mail settings.")] = None
+    attachments: Annotated[Attachments, describe("Uploaded files: storage folder, size limit, accepted types.")] = (
+        Attachments())
     plugins: Annotated[
         dict[str, dict[str, Any]], describe("Settings per plugin, checked against each plugin's schema.")
     ] = msgspec.field(default_factory=dict)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -25,8 +26,14 @@ from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transf
 from .fields import FieldCodec, to_json_time
 from .state import Change, Order, insert_event, load_order, now
 
+if TYPE_CHECKING:
+    from ..comms.thread import Messages
+
 COMPLETE = "complete"
 CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id")
+
+ChangeListener = Callable[[Change], Awaitable[None]]
+"""Called with every saved ``Change``, inside its transaction (e.g. to write outbox rows)."""
 
 
 class Abilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,8 +52,14 @@ class Runtime:
     """The services of one workspace on one database."""
 
     def __init__(self, workspace: LinkedWorkspace, db: Database) -> None:
+        from ..comms.thread import Messages  # comms builds on the runtime; imported late to avoid a cycle
+
         self.db = db
+        self.after_change: list[ChangeListener] = []
+        """Listeners of every saved change, run in its transaction (a failing one rolls it back)."""
         self.reload(workspace)
+        self.messages: Messages = Messages(self)
+        """The message threads of work orders: comments, replies, follow-ups, subscriptions."""
 
     def reload(self, workspace: LinkedWorkspace) -> None:
         """Serve ``workspace`` (a newer applied definition version) from now on.
@@ -390,7 +403,7 @@ class Runtime:
             if field_json:
                 changes["fields"] = field_json
             change.record("updated", changes, values={n: values[n] for n in field_json})
-            await change.save(self.db)
+            await self._save(change)
         return await self.view(order)
 
     # -- the flow -----------------------------------------------------------------------------
@@ -424,7 +437,7 @@ class Runtime:
             change.record("action_skipped" if skip else "action_processed", {"actions": {action: state}})
             if all(order.state["actions"].get(a.name) != "pending" for a in step.actions) and len(step.next) == 1:
                 follow = await self._move_on(change, actor, order, step.next[0], follow_up)
-            await change.save(self.db)
+            await self._save(change)
         if follow is not None:
             await self._create_follow_up(order, follow)
         return await self.view(order)
@@ -451,7 +464,7 @@ class Runtime:
             change = Change(order, actor.id, self.workspace.fingerprint)
             self._take(change, actor, order)
             follow = await self._move_on(change, actor, order, to, follow_up)
-            await change.save(self.db)
+            await self._save(change)
         if follow is not None:
             await self._create_follow_up(order, follow)
         return await self.view(order)
@@ -482,7 +495,7 @@ class Runtime:
                     raise Refused(f"work order {number} has not been in step {target} before")
                 cut = len(path) - 1 - path[::-1].index(target)
                 await self._enter(change, order, self._step(order, target), path[:cut], kind="returned")
-            await change.save(self.db)
+            await self._save(change)
         return await self.view(order)
 
     async def assign(self, actor: Actor, number: str, version: Any, login: str | None, *,
@@ -514,7 +527,7 @@ class Runtime:
                                   [{"field": "owner", "message": f"not a member of {group}"}])
             change = Change(order, actor.id, self.workspace.fingerprint)
             change.record("assigned", {"owner_id": owner})
-            await change.save(self.db)
+            await self._save(change)
         return await self.view(order)
 
     async def cancel(self, actor: Actor, number: str, version: Any, reason: str | None = None) -> dict[str, Any]:
@@ -527,7 +540,7 @@ class Runtime:
             change = Change(order, actor.id, self.workspace.fingerprint)
             change.record("cancelled", {"status": "cancelled", "cancelled_at": to_json_time(now())},
                           source=(reason or "")[:300] or None)
-            await change.save(self.db)
+            await self._save(change)
         return await self.view(order)
 
     async def link(self, actor: Actor, number: str, other: str) -> dict[str, Any]:
@@ -554,6 +567,12 @@ class Runtime:
         return [dict(r) for r in rows]
 
     # -- helpers of the flow ----------------------------------------------------------------
+
+    async def _save(self, change: Change) -> None:
+        """Save ``change`` and tell the listeners (``after_change``), in the caller's transaction."""
+        await change.save(self.db)
+        for listener in self.after_change:
+            await listener(change)
 
     def _check_mover(self, actor: Actor, order: Order) -> None:
         if not self._may_move(actor, order):

@@ -32,13 +32,16 @@ from engine.runtime.lookups import (
     staff_user_id,
 )
 
-from .times import local_input, local_text, zone_of
+from .times import local_input
 
 CORE_FIELDS = ("title", "priority", "requested_at", "planned_at", "customer_id")
 """The work order's own inputs (named as the runtime names them)."""
 RECORD_TYPES = ("user", "customer", "reference")
 MAX_INPUT = 100_000
-UPLOADS_LATER = "uploads are not stored yet; leave this field empty for now"
+MAX_FILES = 20
+"""Files one form may carry, over all its upload fields."""
+REMOVE_SUFFIX = ".remove"
+"""An upload field's ``fields.x.remove`` inputs name the files (ids) to take out of it."""
 FIELD_PREFIX = "fields."
 WHOLE = re.compile(r"^[+-]?[0-9]+$")
 
@@ -56,12 +59,27 @@ class Record:
     """For ``reference``: the template the work order must be of."""
 
 
+@dataclass(frozen=True)
+class SentFile:
+    """A file sent in an upload field: the upload object (``.file``, ``.filename``) and its input's name."""
+
+    field: str
+    upload: Any
+
+
 @dataclass
 class Parsed:
-    """A posted form read: ``data`` for the runtime (``fields`` inside), ``errors`` by input name."""
+    """A posted form read: ``data`` for the runtime (``fields`` inside), ``errors`` by input name.
+
+    Files are not values yet: ``files`` lists them and ``removed`` the ids to take out,
+    per upload field (by field name); ``upload_values`` makes the fields' new lists once
+    the files are stored.
+    """
 
     data: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
+    files: list[SentFile] = field(default_factory=list)
+    removed: dict[str, set[int]] = field(default_factory=dict)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -77,6 +95,34 @@ def input_name(item: ResolvedField) -> str:
 def is_upload(value: Any) -> bool:
     """Whether a posted value is a file (anything but text)."""
     return not isinstance(value, str)
+
+
+def sent_files(values: Sequence[Any]) -> list[Any]:
+    """The files among an input's posted values (an empty file input sends text, or a file without a name)."""
+    return [v for v in values if is_upload(v) and bool(getattr(v, "filename", None))]
+
+
+def _upload_problem(item: ResolvedField, files: Sequence[Any]) -> str | None:
+    if len(files) > 1 and not item.multiple:
+        return "choose one file for this field"
+    return None
+
+
+def upload_values(parsed: Parsed, fields: Sequence[ResolvedField], current: Mapping[str, Any],
+                  new_ids: Mapping[str, Sequence[int]]) -> dict[str, list[int] | None]:
+    """Each changed upload field's new list: the ``current`` ids, less the removed ones, plus ``new_ids``.
+
+    A field of one file (not ``multiple``) keeps only the newest file.
+    """
+    out: dict[str, list[int] | None] = {}
+    for item in fields:
+        if item.type != "upload" or (item.name not in parsed.removed and item.name not in new_ids):
+            continue
+        kept = [i for i in (current.get(item.name) or []) if i not in parsed.removed.get(item.name, set())]
+        added = list(new_ids.get(item.name, []))
+        ids = (added[-1:] if added else kept[-1:]) if not item.multiple else [*kept, *added]
+        out[item.name] = ids or None
+    return out
 
 
 def form_lists(items: Iterable[tuple[str, Any]]) -> dict[str, list[Any]]:
@@ -106,10 +152,8 @@ def _moment(text: str, zone: dt.tzinfo) -> str:
 def parse_value(item: ResolvedField, values: Sequence[Any], zone: dt.tzinfo) -> tuple[Any, str | None]:
     """One custom field's posted values as the runtime takes them, or an error message."""
     kind = item.type
-    if kind == "upload":
-        if any(is_upload(v) and getattr(v, "filename", "") for v in values):
-            return None, UPLOADS_LATER
-        return None, None
+    if kind == "upload":  # the files themselves are read by ``parse_form``
+        return None, _upload_problem(item, sent_files(values))
     if kind == "multiselect":
         return [v for v in values if isinstance(v, str) and v] or None, None
     if kind == "boolean":
@@ -186,14 +230,34 @@ def parse_form(form: FormLists, fields: Sequence[ResolvedField], core: Sequence[
                 parsed.data[name] = value
     for item in fields:
         name = input_name(item)
+        if item.type == "upload":
+            _parse_upload(parsed, item, form)
+            continue
         if name not in form:
             continue
         value, problem = parse_value(item, form[name], zone)
         if problem:
             parsed.errors.append({"field": name, "message": problem})
-        elif item.type != "upload":
+        else:
             parsed.fields[name.removeprefix(FIELD_PREFIX)] = value
+    if len(parsed.files) > MAX_FILES:
+        parsed.errors.append({"field": input_name(next(f for f in fields if f.name == parsed.files[-1].field)),
+                              "message": f"at most {MAX_FILES} files at once"})
     return parsed
+
+
+def _parse_upload(parsed: Parsed, item: ResolvedField, form: FormLists) -> None:
+    """An upload field's new files and the ids ticked for removal."""
+    name = input_name(item)
+    files = sent_files(form.get(name, ()))
+    problem = _upload_problem(item, files)
+    if problem:
+        parsed.errors.append({"field": name, "message": problem})
+        return
+    parsed.files += [SentFile(item.name, f) for f in files]
+    removed = {int(v) for v in form.get(name + REMOVE_SUFFIX, ()) if isinstance(v, str) and v.isdigit() and len(v) < 19}
+    if removed:
+        parsed.removed[item.name] = removed
 
 
 async def _record_id(runtime: Runtime, actor: Actor, record: Record) -> tuple[int | None, str]:

@@ -19,6 +19,7 @@ from engine.runtime import Actor, Runtime
 
 from ..deps import RuntimeDep
 from .common import environment, page_for, redirect
+from .files import UPLOAD_REQUEST_MAX, FilesDep, save_with_files, upload_hint
 from .forms import (
     CORE_FIELDS,
     Names,
@@ -61,6 +62,7 @@ def _form_values(runtime: Runtime, template: ResolvedTemplate, values: dict[str,
         "decimal_pattern": decimal_pattern, "zone_name": runtime.workspace.settings.timezone,
         "core_names": NEW_CORE, "queues": [(q, runtime.workspace.queues[q]) for q in template.queues],
         "queue": queue or template.queues[0], "has_upload": any(f.type == "upload" for f in template.fields),
+        "upload_limit": upload_hint(runtime), "files": {},
     }
 
 
@@ -79,9 +81,10 @@ async def new_form(request: Request[Actor, Any, Any], runtime: RuntimeDep, templ
     return render(environment(), page_for(request, runtime), "new_form.html", **_form_values(runtime, found, values, []))
 
 
-@post("/new/{template:str}", include_in_schema=False)
-async def create_order(request: Request[Actor, Any, Any], runtime: RuntimeDep, template: FromPath[str]) -> Response[Any]:
-    """Create the work order and go to its page; refused input comes back in the form (422)."""
+@post("/new/{template:str}", include_in_schema=False, request_max_body_size=UPLOAD_REQUEST_MAX)
+async def create_order(request: Request[Actor, Any, Any], runtime: RuntimeDep, files: FilesDep,
+                       template: FromPath[str]) -> Response[Any]:
+    """Create the work order (with the files sent) and go to its page; refused input comes back in the form (422)."""
     actor = request.user
     found = _template(runtime, actor, template)
     form = await read_form(request)
@@ -98,7 +101,15 @@ async def create_order(request: Request[Actor, Any, Any], runtime: RuntimeDep, t
                 known = {e["field"] for e in parsed.errors}
                 parsed.errors += [e for e in exc.errors if e["field"] not in known]
             raise Invalid("not accepted", parsed.errors)
-        order = await runtime.create(actor, found.name, parsed.data)
+        if parsed.files:
+            sent = {f.field: [1] for f in parsed.files}  # stand-ins: the rest is checked before anything is stored
+            runtime.codecs[found.name].validate({**(parsed.data.get("fields") or {}), **sent}, partial=False)
+
+            async def change(uploads: dict[str, Any]) -> dict[str, Any]:
+                return await runtime.create(actor, found.name, {**parsed.data, "fields": {**parsed.fields, **uploads}})
+            order = await save_with_files(files, actor, parsed, found.fields, {}, change)
+        else:
+            order = await runtime.create(actor, found.name, parsed.data)
     except Invalid as exc:
         values = entered_values(form, found.fields, NEW_CORE)
         page = page_for(request, runtime)

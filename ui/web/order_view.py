@@ -15,7 +15,9 @@ from engine.link.resolved import ResolvedField, ResolvedQueue, ResolvedStep, Res
 from engine.model.common import PRIORITIES
 from engine.runtime import Actor, Runtime
 from engine.runtime.actors import group_members
+from engine.runtime.attachments import attachments_named
 from engine.runtime.service import COMPLETE
+from engine.storage import size_words
 
 from .forms import Names, decimal_pattern, form_values, names_for, sections
 from .times import local_input, local_text, zone_of
@@ -162,6 +164,20 @@ def describe(page: Page, event: Mapping[str, Any], template: ResolvedTemplate | 
     if kind == "follow_up_failed":
         return [page.gettext("could not create the follow-up work order (%(template)s): %(reason)s",
                              template=after.get("follow_up_template", ""), reason=event.get("source") or "")]
+    if kind == "attached":
+        return [page.gettext("attached %(files)s", files=", ".join(
+            str(f.get("filename", "")) for f in after.get("attachments") or [] if isinstance(f, dict)))]
+    if kind == "comment_added":
+        return [page.gettext("added a comment the customer can read") if after.get("client_viewable")
+                else page.gettext("added an internal comment")]
+    if kind == "reply_added":
+        return [page.gettext("replied to the customer")]
+    if kind == "follow_up_added":
+        return [page.gettext("sent a follow-up to the subscribers")]
+    if kind == "subscribed":
+        return [page.gettext("started following the work order")]
+    if kind == "unsubscribed":
+        return [page.gettext("stopped following the work order")]
     if kind == "updated":
         return _changes(page, before, after, template, names, zone, queue) or [page.gettext("edited the work order")]
     return [str(kind)]
@@ -243,7 +259,15 @@ async def order_context(runtime: Runtime, actor: Actor, page: Page, order: dict[
         "priorities": PRIORITIES, "decimal_pattern": decimal_pattern, **abilities(runtime, actor, order, template),
         "header_parts": HEADER_PARTS, "link_error": None, "link_value": "",
         "links": await runtime.links(actor, order["number"]),
+        "files": await _files(runtime, order, fields), "upload_limit": size_words(workspace.settings.attachments.max_size),
     }
+
+
+async def _files(runtime: Runtime, order: Mapping[str, Any], fields: Sequence[ResolvedField]) -> dict[int, dict[str, Any]]:
+    """The files the order's upload fields name (its own files only), with their sizes in words."""
+    ids = [i for f in fields if f.type == "upload" for i in (order["fields"].get(f.name) or [])]
+    found = await attachments_named(runtime.db, order["number"], ids)
+    return {i: {**row, "size_text": size_words(row["size"])} for i, row in found.items()}
 
 
 def abilities(runtime: Runtime, actor: Actor, order: Mapping[str, Any], template: ResolvedTemplate | None) -> dict[str, bool]:

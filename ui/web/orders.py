@@ -23,6 +23,7 @@ from engine.runtime import Actor, Runtime
 
 from ..deps import RuntimeDep
 from .common import environment, page_for
+from .files import UPLOAD_REQUEST_MAX, FilesDep, save_with_files
 from .forms import FormLists, entered_values, form_lists, parse_form, resolve, sections
 from .order_view import HEADER_PARTS, core_label, order_context
 from .render import Page
@@ -248,10 +249,11 @@ async def section(request: Request[Actor, Any, Any], runtime: RuntimeDep, number
     return html(fragment(page, "order_section.html", {**ctx, "sec": ctx["sections"][index], "section_editing": editing}))
 
 
-@post("/orders/{number:str}/sections/{index:int}", include_in_schema=False)
-async def section_save(request: Request[Actor, Any, Any], runtime: RuntimeDep, number: FromPath[str],
-                       index: FromPath[int]) -> Response[str]:
-    """Save a section's fields; errors come back at their inputs with what was entered."""
+@post("/orders/{number:str}/sections/{index:int}", include_in_schema=False,
+      request_max_body_size=UPLOAD_REQUEST_MAX)
+async def section_save(request: Request[Actor, Any, Any], runtime: RuntimeDep, files: FilesDep,
+                       number: FromPath[str], index: FromPath[int]) -> Response[str]:
+    """Save a section's fields (with the files sent); errors come back at their inputs with what was entered."""
     actor = request.user
     current = await runtime.get(actor, number)
     template = runtime.workspace.templates.get(current["template"])
@@ -267,7 +269,15 @@ async def section_save(request: Request[Actor, Any, Any], runtime: RuntimeDep, n
             except Invalid as exc:
                 parsed.errors += exc.errors
             raise Invalid("not accepted", parsed.errors)
-        order = await runtime.update(actor, number, version, {"fields": parsed.fields})
+        if parsed.files or parsed.removed:
+            runtime.codecs[current["template"]].validate(parsed.fields, partial=True)  # before storing anything
+            await files.check_edit(actor, number)
+
+            async def change(uploads: dict[str, Any]) -> dict[str, Any]:
+                return await runtime.update(actor, number, version, {"fields": {**parsed.fields, **uploads}})
+            order = await save_with_files(files, actor, parsed, items, current["fields"], change)
+        else:
+            order = await runtime.update(actor, number, version, {"fields": parsed.fields})
     except (Invalid, Conflict) as exc:
         page, ctx = await _context(request, runtime, number, current)
         conflict = changed_words(page, template, exc.changed) if isinstance(exc, Conflict) else None

@@ -1,0 +1,13 @@
+"""Communication on work orders: message threads, subscriptions and outgoing mail.
+
+- ``thread``: ``Messages`` (``runtime.messages``): comments, replies, follow-ups, subscriptions;
+- ``notices``: the mails a message or a status change puts into the outbox;
+- ``mail``: addresses, sandboxed texts, threading headers, the ``EmailMessage``;
+- ``outbox``: the worker that sends the outbox over SMTP, with leases and retries.
+"""
+
+from .mail import Payload
+from .outbox import OutboxWorker, Report
+from .thread import Messages
+
+__all__ = ["Messages", "OutboxWorker", "Payload", "Report"]

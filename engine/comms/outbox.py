@@ -1,0 +1,225 @@
+"""The outbox worker: claims due mails with a lease, sends them over SMTP, retries with backoff.
+
+``run_once`` does one round: claim up to ``batch`` due rows (``state = 'pending'``,
+``next_attempt_at`` reached, no live lease), send them through one SMTP connection,
+and record each outcome:
+
+- sent: ``state = 'sent'``, ``sent_at``;
+- a temporary failure (connection refused, 4xx): ``attempts`` + 1, ``last_error``,
+  ``next_attempt_at`` = now + ``backoff`` x 2^(attempts-1) (capped at six hours);
+- a permanent failure (5xx), or ``max_attempts`` reached: ``state = 'failed'``.
+
+The claim is one statement. On PostgreSQL its inner SELECT takes ``FOR UPDATE SKIP
+LOCKED``, so any number of workers claim distinct rows; on SQLite the single writer
+makes the ``UPDATE ... RETURNING`` atomic. A worker that dies while sending leaves a
+lease that expires (``lease`` seconds); another worker then sends the row again with
+the same Message-ID. Without SMTP settings nothing is claimed: mail waits, never lost.
+After each outcome the thread message's ``delivery_state`` is brought up to date
+(queued, retrying, sent, failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import secrets
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ..db import Database
+from ..model.workspace import Mail, Smtp, Workspace
+from ..runtime.state import now
+from .mail import Payload, to_email
+
+MAX_BACKOFF = 6 * 3600.0
+Outcome = tuple[str | None, bool]
+"""(error text or ``None`` when sent, whether the error is permanent)."""
+
+
+class Report(msgspec.Struct, kw_only=True):
+    """What one round of the worker did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    waiting: int = 0
+    """Mails left pending because no SMTP server is configured."""
+
+
+class OutboxWorker:
+    """Sends the outbox of one database with the mail settings of one workspace."""
+
+    def __init__(self, db: Database, settings: Callable[[], Workspace], *, name: str | None = None,
+                 batch: int = 20, lease: float = 300.0, max_attempts: int = 8, backoff: float = 60.0,
+                 timeout: float = 30.0, clock: Callable[[], dt.datetime] = now,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        """Read at every round, so newly applied settings are used without a restart."""
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.batch, self.lease, self.max_attempts, self.backoff = batch, lease, max_attempts, backoff
+        self.timeout = timeout
+        self.clock = clock
+        self.say = say or (lambda _: None)
+
+    async def run_once(self) -> Report:
+        """One round: claim, send, record. Returns what happened."""
+        mail = self.settings().mail
+        if mail is None or mail.smtp is None:
+            waiting = await self.db.fetch_value("SELECT COUNT(*) AS n FROM rc_outbox WHERE state = 'pending'")
+            if waiting:
+                self.say(f"{waiting} mail(s) wait in the outbox: no SMTP server is configured (mail.smtp)")
+            return Report(waiting=int(waiting or 0))
+        rows = await self._claim()
+        report = Report()
+        if not rows:
+            return report
+        payloads = [msgspec.json.decode(_text(r["payload"]), type=Payload) for r in rows]
+        outcomes = await asyncio.to_thread(_send_all, mail, mail.smtp, payloads, self.timeout)
+        for row, payload, (error, permanent) in zip(rows, payloads, outcomes, strict=True):
+            state = await self._record(row, error, permanent)
+            setattr(report, state, getattr(report, state) + 1)
+            to = ", ".join(payload.to)
+            if error is None:
+                self.say(f"sent {payload.subject!r} to {to} ({payload.message_id})")
+            else:
+                self.say(f"{'gave up on' if state == 'failed' else 'will retry'} {payload.subject!r} to {to}: {error}")
+        return report
+
+    async def run(self, interval: float = 5.0) -> None:
+        """Rounds until cancelled; a failing round is reported and the next one tried."""
+        while True:
+            try:
+                report = await self.run_once()
+                busy = report.sent + report.retrying + report.failed >= self.batch
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the worker
+                self.say(f"outbox round failed: {type(exc).__name__}: {exc}")
+                busy = False
+            if not busy:
+                await asyncio.sleep(interval)
+
+    async def _claim(self) -> list[dict[str, Any]]:
+        moment = self.clock()
+        until = moment + dt.timedelta(seconds=self.lease)
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        async with self.db.transaction():
+            return await self.db.fetch(
+                "UPDATE rc_outbox SET claimed_by = {}, claimed_until = {} WHERE id IN ("
+                "SELECT id FROM rc_outbox WHERE state = 'pending' AND next_attempt_at <= {} "
+                "AND (claimed_until IS NULL OR claimed_until < {}) ORDER BY next_attempt_at, id LIMIT {}"
+                f"{lock}) RETURNING id, payload, attempts, message_id",
+                self.name, until, moment, moment, self.batch)
+
+    async def _record(self, row: dict[str, Any], error: str | None, permanent: bool) -> str:
+        """Write one outcome (if the lease is still ours); returns ``sent``, ``retrying`` or ``failed``."""
+        moment = self.clock()
+        attempts = int(row["attempts"]) + 1
+        if error is None:
+            state, outcome = "sent", "sent"
+        elif permanent or attempts >= self.max_attempts:
+            state, outcome = "failed", "failed"
+        else:
+            state, outcome = "pending", "retrying"
+        delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+        async with self.db.transaction():
+            updated = await self.db.fetch(
+                "UPDATE rc_outbox SET state = {}, attempts = {}, last_error = {}, sent_at = {}, next_attempt_at = {}, "
+                "claimed_by = NULL, claimed_until = NULL WHERE id = {} AND claimed_by = {} RETURNING id",
+                state, attempts, (error or "")[:1000] or None, moment if error is None else None,
+                moment + dt.timedelta(seconds=delay) if state == "pending" else moment, row["id"], self.name)
+            if updated and row["message_id"] is not None:
+                await update_delivery_state(self.db, int(row["message_id"]))
+        return outcome
+
+
+async def update_delivery_state(db: Database, message: int) -> None:
+    """The thread message's ``delivery_state`` from its mails: failed, retrying, queued or sent."""
+    rows = await db.fetch("SELECT state, attempts FROM rc_outbox WHERE message_id = {}", message)
+    states = {r["state"] for r in rows}
+    if "failed" in states:
+        summary = "failed"
+    elif any(r["state"] == "pending" and r["attempts"] > 0 for r in rows):
+        summary = "retrying"
+    elif "pending" in states:
+        summary = "queued"
+    else:
+        summary = "sent"
+    await db.execute("UPDATE rc_message SET delivery_state = {} WHERE id = {}", summary, message)
+
+
+def _text(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else msgspec.json.encode(value)
+
+
+# -- SMTP (runs in a thread) ------------------------------------------------------------------
+
+
+def _connect(smtp: Smtp, timeout: float) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if smtp.security == "ssl":
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+        if smtp.security == "starttls":
+            client.starttls(context=context)
+    if smtp.username:
+        password = os.environ.get(smtp.password_env or "") if smtp.password_env else None
+        if password is None:
+            client.close()
+            raise _ConfigError(f"the environment variable {smtp.password_env or '(mail.smtp.password_env)'} "
+                               "holding the SMTP password is not set")
+        client.login(smtp.username, password)
+    return client
+
+
+class _ConfigError(Exception):
+    """The settings do not let us log in; worth retrying once an admin fixed them."""
+
+
+def _describe(exc: BaseException) -> Outcome:
+    """An SMTP failure as (text, permanent); never the server's full answer or any secret."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return f"recipient refused ({', '.join(str(c) for c in codes)})", all(c >= 500 for c in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP {exc.smtp_code}", exc.smtp_code >= 500 and exc.smtp_code != 530
+    if isinstance(exc, _ConfigError):
+        return str(exc), False
+    return f"{type(exc).__name__}: {exc}"[:300], False
+
+
+def _send_all(mail: Mail, smtp: Smtp, payloads: list[Payload], timeout: float) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    try:
+        client = _connect(smtp, timeout)
+    except (OSError, smtplib.SMTPException, _ConfigError) as exc:
+        return [_describe(exc)] * len(payloads)
+    try:
+        for payload in payloads:
+            payload.sender, payload.sender_name = mail.from_address, mail.from_name or payload.sender_name
+            try:
+                message = to_email(payload)
+                client.send_message(message, from_addr=mail.from_address, to_addrs=payload.to + payload.cc)
+                outcomes.append((None, False))
+            except ValueError as exc:
+                outcomes.append((f"not sendable: {exc}"[:300], True))
+            except (OSError, smtplib.SMTPException) as exc:
+                outcomes.append(_describe(exc))
+                if isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(exc, smtplib.SMTPException):
+                    outcomes += [outcomes[-1]] * (len(payloads) - len(outcomes))
+                    break
+    finally:
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
+    return outcomes
