@@ -222,9 +222,18 @@ class Runtime:
 
     async def _insert(self, actor: Actor, template: ResolvedTemplate, queue: ResolvedQueue, first: ResolvedStep,
                       core: dict[str, Any], fields: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
-        async with self.db.transaction():
+        early = self.db.dialect == "postgresql"
+        if early:
+            # The number counter (and a round-robin turn) are rows every create of the template
+            # updates: taken in their own short statements, they are not locked for the whole
+            # transaction, so concurrent creates do not queue behind each other. A create that
+            # fails after this leaves a gap in the numbers. (On SQLite writes are serial anyway.)
             number = await self._next_number(template)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
+        async with self.db.transaction():
+            if not early:
+                number = await self._next_number(template)
+                owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
             moment = now()
             row = {
                 "number": number, "template": template.name, "queue": queue.name, "step": first.name,
