@@ -48,9 +48,10 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def served(example: str, database_url: str, users: dict[str, dict[str, Any]]) -> AsyncIterator[Api]:
-    """Apply ``example`` to the database, start the app, add ``users`` (login -> add_user options)."""
-    root = EXAMPLES / example
+async def served(example: str | Path, database_url: str, users: dict[str, dict[str, Any]]) -> AsyncIterator[Api]:
+    """Apply ``example`` (a name in examples/, or a workspace folder) to the database, start the app,
+    add ``users`` (login -> add_user options)."""
+    root = example if isinstance(example, Path) else EXAMPLES / example
     workspace = open_workspace(root)
     await apply_workspace(workspace, database_url)
     app = create_app(root, database_url, workspace=workspace)

@@ -10,16 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from api_helpers import Api
-from engine.db import connect
+from api_helpers import served
 from engine.link.resolved import ResolvedField
-from engine.migrate import apply_workspace
-from engine.runtime import add_user, create_token
-from engine.workspace import open_workspace
 from helpers_workspace import linked, write_workspace
-from ui.app import create_app
 from ui.web.forms import Record, SentFile, decimal_pattern, parse_form
 from web_helpers import DESK_GROUPS, Browser
 
@@ -81,20 +75,9 @@ UTC = dt.timezone.utc
 
 @contextlib.asynccontextmanager
 async def serve_root(root: Path, database_url: str, users: dict[str, dict[str, Any]]) -> AsyncIterator[Browser]:
-    """The workspace at ``root`` applied and served, like ``api_helpers.served`` does for an example."""
-    workspace = open_workspace(root)
-    await apply_workspace(workspace, database_url)
-    app = create_app(root, database_url, workspace=workspace)
-    db = await connect(database_url)
-    try:
-        tokens = {}
-        for login, options in users.items():
-            user = await add_user(db, workspace, login, **options)
-            tokens[login] = await create_token(db, user, "tests")
-        async with AsyncTestClient(app=app) as client:
-            yield Browser(Api(client, app.state.runtime, db, tokens))
-    finally:
-        await db.close()
+    """The workspace at ``root`` applied and served, signed in through ``Browser``."""
+    async with served(root, database_url, users) as api:
+        yield Browser(api)
 
 
 @pytest.fixture
