@@ -45,6 +45,16 @@ def _request(url: str, token: str | None = None, body: Any = None) -> tuple[int,
         return exc.code, json.loads(exc.read())
 
 
+def _raw(port: int, request: bytes) -> bytes:
+    """Send ``request`` as bytes on a fresh connection; the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     root = tmp_path / "hosting"
@@ -98,6 +108,14 @@ def test_serve_answers_real_http(workspace: Path) -> None:
         assert status == 201, order
         status, page = _request(f"{base}/api/orders", token)
         assert status == 200 and [i["number"] for i in page["items"]] == [order["number"]]
+        # host headers (SECURITY F31): none at all, or a forwarded host that is not ours -> 400
+        assert _raw(port, b"GET /health HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 400")
+        spoofed = _raw(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Host: evil.example\r\n"
+                             b"Connection: close\r\n\r\n")
+        assert spoofed.startswith(b"HTTP/1.1 400") and b"evil.example" in spoofed
+        proxied = _raw(port, b"GET /health HTTP/1.1\r\nHost: 10.0.0.5:8000\r\nX-Forwarded-Host: orders.nordhost.example\r\n"
+                             b"Forwarded: for=10.0.0.1;host=orders.nordhost.example\r\nConnection: close\r\n\r\n")
+        assert proxied.startswith(b"HTTP/1.1 200"), proxied
     finally:
         server.terminate()
         server.wait(timeout=20)

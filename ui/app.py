@@ -45,6 +45,7 @@ from .api.messages import MessageController
 from .auth import auth_middleware
 from .deps import provide_runtime
 from .errors import EXCEPTION_HANDLERS
+from .hosts import HostGuard
 from .limits import SignInLimiter
 from .web import web_handlers
 from .web.files import files_provider
@@ -141,7 +142,7 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
                         list_queues, find_customers, health, *routers, *ATTACHMENT_HANDLERS, *web_handlers()],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False),
                       "files": Provide(files_provider(Path(workspace_dir)), sync_to_thread=False)},
-        middleware=[auth_middleware()],
+        middleware=[HostGuard, auth_middleware()],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY,
