@@ -23,11 +23,16 @@ async def _long_flow(env: Env) -> str:
     view = await rt.create(lukas, "customer_order", {"fields": ORDER, "requested_at": "2026-03-01T09:00:00+01:00"})
     number = view["number"]
     anna = await env.actor("anna.gruber")
+    order_id = await env.db.fetch_value("SELECT id FROM rc_work_order WHERE number = {}", number)
+    notes = [int(await env.db.fetch_value(
+        "INSERT INTO rc_attachment (work_order_id, storage_key, filename, content_type, size, created_at) "
+        "VALUES ({}, {}, 'note.pdf', 'application/pdf', 1, CURRENT_TIMESTAMP) RETURNING id", order_id, key))
+        for key in ("note-1", "note-2")]
     view = await rt.update(anna, number, view["version"], {
         "title": "  Teapots for ACME  ", "priority": "high", "customer_id": customer,
         "planned_at": "2026-03-02T12:00:00Z",
         "fields": {"order_total": "1234.5", "delivery_date": "2026-03-05", "item_count": "3",
-                   "shipped_at": "2026-03-04T08:30:00+01:00", "delivery_note": [7, 8], "express_delivery": True,
+                   "shipped_at": "2026-03-04T08:30:00+01:00", "delivery_note": notes, "express_delivery": True,
                    "carrier": "dhl", "invoice_email": "billing@acme.example"}})
     assert view["fields"]["order_total"] == "1234.50"
     view = await rt.update(anna, number, view["version"], {"fields": {"invoice_email": None, "delivery_note": []}})

@@ -24,6 +24,7 @@ from ..model.common import PRIORITIES
 from .actors import SYSTEM, Actor, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
 from .fields import FieldCodec, to_json_time
+from .references import record_problems
 from .state import Change, Order, insert_event, load_order, now
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ class Runtime:
         queue = self.workspace.queues[queue_name]
         core, fields = await self._checked_input(
             data, ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id", "queue",
-                   "fields"), self.codecs[template_name], partial=False)
+                   "fields"), self.codecs[template_name], partial=False, actor=actor)
         if not actor.is_staff:
             core = self._for_customer(actor, core)
         first = queue.steps[0]
@@ -203,7 +204,8 @@ class Runtime:
         return {**core, "customer_id": actor.customer_id}
 
     async def _checked_input(self, data: dict[str, Any], allowed: tuple[str, ...], codec: FieldCodec, *,
-                             partial: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+                             partial: bool, actor: Actor, order_id: int | None = None
+                             ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The work order's own values and its custom fields, with every problem of both reported at once."""
         errors: list[dict[str, str]] = []
         core: dict[str, Any] = {}
@@ -216,6 +218,8 @@ class Runtime:
             fields = codec.validate(data.get("fields") or {}, partial=partial)
         except Invalid as exc:
             errors += exc.errors
+        else:
+            errors += await record_problems(self.db, codec.template, fields, actor, order_id)
         if errors:
             raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
         return core, fields
@@ -398,7 +402,8 @@ class Runtime:
             if not self._may_edit(actor, order):
                 raise Forbidden(f"{actor.login} may not edit work order {number} "
                                 f"(edit limit: {order.template.edit_limit})")
-            core, values = await self._checked_input(data, (*CORE_EDITABLE, "fields"), order.codec, partial=True)
+            core, values = await self._checked_input(data, (*CORE_EDITABLE, "fields"), order.codec, partial=True,
+                                                     actor=actor, order_id=order.id)
             if not actor.is_staff:
                 core = self._for_customer(actor, core)
             change = Change(order, actor.id, self.workspace.fingerprint)
