@@ -8,12 +8,13 @@ HTMX_VERSION := 2.0.11
 HTMX_SHA256  := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
 HTMX         := ui/static/vendor/htmx.min.js
 
-.PHONY: demo test install clean bench chromium messages
+.PHONY: demo test install clean bench chromium dovecot messages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/routecard-iban/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e examples/routecard-iban
 	touch $(STAMP)
 
 # htmx is a pinned npm package, fetched and checked here, never committed.
@@ -31,13 +32,21 @@ chromium:
 	    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "chromium is not installed: the browser tests will be skipped (CI requires it)"; fi; }
 
+# The IMAP poller's tests run Debian's dovecot on loopback (never as a system service).
+dovecot:
+	@command -v /usr/sbin/dovecot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q dovecot-imapd >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q dovecot-imapd >/dev/null; }; \
+	  else echo "dovecot is not installed: the IMAP tests will be skipped (CI requires it)"; fi; }
+
 install: $(STAMP) $(HTMX)
 
 demo: install
 	$(VENV)/bin/routecard demo $(DEMO)
 
 # pytest exits 5 when it collected no tests: that is a failure here, like any other non-zero code.
-test: install chromium
+test: install chromium dovecot
 	$(PY) -m pytest
 
 # The UI's own words: extract them and merge them into each language's catalogue.
@@ -54,6 +63,9 @@ bench: $(STAMP)
 	$(PY) bench/add_field_migration.py
 	$(PY) bench/api_throughput.py
 	$(PY) bench/ui_pages.py
+	$(PY) bench/sla_sweep.py
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/conditions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info ui/static/vendor .npm-pack

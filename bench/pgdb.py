@@ -11,6 +11,25 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+TICKET_DEFS = """\
+kind: Group
+name: desk
+members: [agent]
+---
+kind: Template
+name: ticket
+label: Ticket
+numbering: {prefix: T-}
+---
+kind: Queue
+name: support
+templates: [ticket]
+steps:
+  - name: triage
+    group: desk
+"""
+"""One group, one template without fields and a one-step queue: the smallest workspace a benchmark fills."""
+
 DEFAULT_SERVER = os.environ.get("ROUTECARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

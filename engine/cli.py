@@ -1,4 +1,5 @@
-"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, worker, users, tokens, diagram.
+"""The ``routecard`` command: init, check, plan, apply, demo, schema, serve, worker, users, tokens, diagram,
+plugins, and the commands plugins add.
 
 Exit codes: 0 fine, 1 definition errors or a refused plan, 2 usage errors.
 """
@@ -24,6 +25,7 @@ from .errors import (
     UsageError,
 )
 from .link.resolved import LinkedWorkspace
+from .plugins import default_plugins
 from .workspace import open_workspace
 
 
@@ -67,6 +69,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from .scenarios import read_scenarios, run_scenarios
+
+    root = _workspace_dir(args.dir)
+    linked = open_workspace(root)
+    diagnostics = Diagnostics()
+    found = read_scenarios(root, diagnostics)
+    if diagnostics.items:
+        _print_diagnostics(diagnostics.sorted(), sys.stderr)
+        return 1
+    if not found:
+        print(f"{root}: no scenarios (write them as YAML files in {root / 'tests'})", file=sys.stderr)
+        return 1
+    outcomes = asyncio.run(run_scenarios(linked, found))
+    for outcome in outcomes:
+        if outcome.failure is None:
+            print(f"ok    {outcome.location}: {outcome.name}")
+        else:
+            print(f"FAIL  {outcome.location}: {outcome.name}\n{outcome.failure}\n")
+    failed = sum(o.failure is not None for o in outcomes)
+    print(f"{len(outcomes)} scenario{'s' if len(outcomes) != 1 else ''}, {failed} failed")
+    return 1 if failed else 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schemas import write_schemas
 
@@ -82,9 +108,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.dir}: the folder is not empty; give a new or empty folder")
     target.mkdir(parents=True, exist_ok=True)
     starter = resources.files("definitions") / "starter"
-    for entry in starter.iterdir():
-        if entry.name.endswith(".yaml"):
-            (target / entry.name).write_text(entry.read_text(encoding="utf-8"), encoding="utf-8")
+    for folder in ("", "tests"):
+        (target / folder).mkdir(exist_ok=True)
+        for entry in (starter / folder).iterdir() if folder else starter.iterdir():
+            if entry.name.endswith(".yaml"):
+                (target / folder / entry.name).write_text(entry.read_text(encoding="utf-8"), encoding="utf-8")
+    from .schemas import write_editor_settings
+
+    write_editor_settings(target)
     print(f"created workspace {target}; next: routecard check {target}")
     return 0
 
@@ -232,15 +263,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The engine never imports the web layer at module level: the app factory is found by name.
     app = importlib.import_module("ui.app").create_app(root, url, workspace=linked, worker=worker)
     print(f"serving {root} on http://{args.host}:{args.port} (OpenAPI: /schema/openapi.json)"
-          + ("; sending mail from the outbox" if worker else "; mail is sent by `routecard worker`"), flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+          + ("; running the worker (SLA escalations, scheduled rules, the outbox)" if worker
+             else "; `routecard worker` runs SLA escalations, scheduled rules and the outbox"), flush=True)
+    from .logs import configure_logging, log_format
+
+    try:
+        config = configure_logging(log_format(getattr(args, "log_format", None)))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    # one record per request comes from the app (with its request id): uvicorn's access log is off
+    uvicorn.run(app, host=args.host, port=args.port, log_config=config, access_log=False)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Send the outbox's mail: rounds every ``--interval`` seconds (``--once``: one round)."""
-    from .comms import OutboxWorker
+    """The scheduler worker: SLA sweep and schedules, due jobs, the outbox's mail (``--once``: one round)."""
+    from .automation.worker import Worker
+    from .comms.imap import imap_poller, poll_once
     from .db import connect
+    from .runtime import Runtime
 
     root = _workspace_dir(args.dir)
     linked = open_workspace(root)
@@ -254,14 +295,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
         db = await connect(url)
         try:
             await db.start_pool()
-            worker = OutboxWorker(db, lambda: linked.settings, say=say)
+            runtime = Runtime(linked, db)
+            worker = Worker(runtime, say=say)
+            poller = imap_poller(runtime, root, say) if args.imap else None
             if args.once:
-                report = await worker.run_once()
-                say(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "
-                    f"waiting {report.waiting}")
-                return 0
-            say(f"outbox worker {worker.name} on {db.display_url}, every {args.interval:g} s (Ctrl+C stops)")
-            await worker.run(args.interval)
+                if poller is not None and not await poll_once(poller, say):
+                    return 1
+                round_ = await worker.run_once()
+                jobs = round_.jobs
+                say(f"jobs: done {jobs.done}, retrying {jobs.retrying}, dead {jobs.dead}")
+                if round_.outbox is not None:
+                    mail = round_.outbox
+                    say(f"sent {mail.sent}, retrying {mail.retrying}, failed {mail.failed}, waiting {mail.waiting}")
+                return 1 if round_.failures else 0
+            say(f"worker {worker.name} on {db.display_url}: SLA sweep, jobs and outbox every {args.interval:g} s "
+                "(Ctrl+C stops)")
+            reading = asyncio.create_task(poller.run()) if poller is not None else None
+            try:
+                await worker.run(args.interval)
+            finally:
+                if reading is not None:
+                    reading.cancel()
             return 0
         finally:
             await db.close()
@@ -315,6 +369,39 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
             if found is None:
                 raise UsageError(f"no user {args.username}; add one with `routecard users add {args.username}`")
             return await create_token(db, found, args.name)
+        finally:
+            await db.close()
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def cmd_rules_replay(args: argparse.Namespace) -> int:
+    """What the workspace's rules would have done on the changes recorded since a date (reads only)."""
+    import datetime as dt
+
+    from .automation.replay import replay_rules, report
+    from .db import connect
+
+    def moment(text: str | None, flag: str) -> dt.datetime | None:
+        if text is None:
+            return None
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"{flag}: expected a date (YYYY-MM-DD) or a date and time, found {text!r}") from None
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+    since, until = moment(args.since, "--since"), moment(args.until, "--until")
+    assert since is not None
+    root = _workspace_dir(args.dir)
+    linked = open_workspace(root)
+    url = _database_url(args, root, linked.settings.database)
+
+    async def run() -> str:
+        db = await connect(url)
+        try:
+            return report(await replay_rules(linked, db, since, until), linked)
         finally:
             await db.close()
 
@@ -386,6 +473,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a workspace's definitions")
     p.add_argument("dir", nargs="?", default=".")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("test", help="run the workspace's workflow scenarios (tests/*.yaml) on a throw-away database")
+    p.add_argument("dir", nargs="?", default=".")
+    p.set_defaults(func=cmd_test)
     p = sub.add_parser("plan", help="show the migration plan against the database")
     p.add_argument("dir", nargs="?", default=".")
     with_db(p)
@@ -408,13 +498,18 @@ def _parser() -> argparse.ArgumentParser:
     with_listen(p)
     p.add_argument("--worker", action="store_true",
                    help="also send the outbox's mail (always done on SQLite; on PostgreSQL run `routecard worker`)")
+    p.add_argument("--log-format", choices=("text", "json"), default=None,
+                   help="log lines as text or one JSON object each (default: ROUTECARD_LOG_FORMAT, else text)")
     p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("worker", help="send outgoing mail from the outbox (for PostgreSQL deployments)")
+    p = sub.add_parser("worker", help="run SLA escalations, scheduled jobs and the outbox's mail "
+                                      "(for PostgreSQL deployments)")
     p.add_argument("dir", nargs="?", default=".")
     with_db(p)
     p.add_argument("--once", action="store_true", help="one round, then stop")
     p.add_argument("--interval", type=float, default=5.0, metavar="S",
                    help="seconds between rounds when idle (default: 5)")
+    p.add_argument("--imap", action="store_true",
+                   help="also fetch incoming mail from the IMAP mailbox of mail.inbound.imap (docs/mail.md)")
     p.set_defaults(func=cmd_worker)
 
     def with_workspace(p: argparse.ArgumentParser) -> None:
@@ -440,6 +535,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="cli", help="what the token is for (default: cli)")
     with_workspace(p)
     p.set_defaults(func=cmd_tokens_create)
+    rules = sub.add_parser("rules", help="automation rules").add_subparsers(
+        dest="rules_command", required=True, parser_class=_Parser)
+    p = rules.add_parser("replay", help="what the workspace's rules would have done on the changes recorded "
+                         "since a date (nothing is written)")
+    p.add_argument("dir", help="the workspace folder (its current, possibly not yet applied, rules)")
+    p.add_argument("--since", required=True, metavar="DATE", help="replay changes from this date (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DATE", help="and before this date (default: up to now)")
+    with_db(p)
+    p.set_defaults(func=cmd_rules_replay)
     p = sub.add_parser("diagram", help="draw a queue's workflow as SVG and Mermaid",
                        description="Without --format or --output: write QUEUE.svg and QUEUE.mmd into the current "
                                    "folder. --format mermaid alone prints the Mermaid text; --output - prints the "
@@ -455,7 +559,40 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="write the definition language's JSON Schemas")
     p.add_argument("--out", default="definitions", help="folder to write into (default: definitions)")
     p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("plugins", help="list the plugins, their hooks and status")
+    p.add_argument("dir", nargs="?", help="a workspace whose plugin settings to check too")
+    p.set_defaults(func=cmd_plugins)
+    _plugin_commands(sub)
     return parser
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List the plugins: name, where from, status (with the reason when disabled), hooks, failures."""
+    from .plugins import describe
+
+    plugins = default_plugins()
+    if args.dir is not None:  # a workspace's settings are checked against the plugins' schemas
+        open_workspace(_workspace_dir(args.dir), plugins=plugins)
+    for info in describe(plugins):
+        status = info.status if not info.reason else f"{info.status}: {info.reason}"
+        print(f"{info.name} ({info.source}) {status}")
+        if info.hooks:
+            print(f"  hooks: {', '.join(h.removeprefix('routecard_') for h in info.hooks)}")
+        for failure in info.failures:
+            print(f"  failed: {failure}")
+    return 0
+
+
+def _plugin_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add the sub-commands plugins provide (``routecard_cli_commands``)."""
+    for command in default_plugins().cli_commands(taken=set(sub.choices)):
+        p = sub.add_parser(command.name, help=command.help)
+        try:
+            command.configure(p)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin command is reported, not fatal
+            default_plugins().fail(command.name, "routecard_cli_commands", f"{type(exc).__name__}: {exc}")
+            continue
+        p.set_defaults(func=command.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

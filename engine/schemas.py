@@ -138,3 +138,37 @@ def validators() -> dict[str, Draft202012Validator]:
             format_checker=Draft202012Validator.FORMAT_CHECKER,
         )
     return out
+
+
+EDITOR_SCHEMAS = Path(".routecard") / "schemas"
+"""Where ``routecard init`` puts the schemas an editor reads, inside the workspace (not read as definitions)."""
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of a workflow scenario file (``tests/*.yaml``), from its model."""
+    from .scenarios import Scenario
+
+    schema = msgspec.json.schema(Scenario)
+    return {"$schema": DRAFT, "title": "Routecard workflow scenario", **schema}
+
+
+def write_editor_settings(root: Path) -> list[Path]:
+    """Schemas and ``.vscode/settings.json`` so a YAML language server completes and checks the workspace.
+
+    Definition files are mapped to ``document.schema.json`` (which picks a kind's schema
+    by ``kind:``); scenario files name their schema in a modeline
+    (``# yaml-language-server: $schema=../.routecard/schemas/scenario.schema.json``).
+    """
+    folder = root / EDITOR_SCHEMAS
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in {**published_schemas(), "scenario.schema.json": scenario_schema()}.items():
+        path = folder / name
+        path.write_text(render(schema), encoding="utf-8")
+        written.append(path)
+    settings = root / ".vscode" / "settings.json"
+    settings.parent.mkdir(exist_ok=True)
+    document = f"./{(EDITOR_SCHEMAS / DOCUMENT).as_posix()}"
+    settings.write_text(json.dumps({"yaml.schemas": {document: ["*.yaml", "*/**/*.yaml"]}}, indent=2) + "\n",
+                        encoding="utf-8")
+    return [*written, settings]

@@ -15,14 +15,18 @@ from .link import LinkedWorkspace, link
 from .link.automation import timezone_problem
 from .load import WORKSPACE_FILE, Document, load_workspace
 from .model import Definition, Workspace
+from .plugins import Plugins, default_plugins
 
 
-def open_workspace(root: Path, diagnostics: Diagnostics | None = None) -> LinkedWorkspace:
+def open_workspace(root: Path, diagnostics: Diagnostics | None = None, *,
+                   plugins: Plugins | None = None) -> LinkedWorkspace:
     """Load, check and link the workspace at ``root``; raise ``DefinitionError`` with every problem.
 
-    Warnings are left in ``diagnostics`` when the caller passes one.
+    Warnings are left in ``diagnostics`` when the caller passes one. ``plugins`` (default:
+    the installed ones) add field types and check their own settings in routecard.yaml.
     """
     diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+    plugins = plugins if plugins is not None else default_plugins()
     documents = load_workspace(root, diagnostics)
     settings: Workspace | None = None
     checked: list[tuple[Document, Definition]] = []
@@ -35,6 +39,9 @@ def open_workspace(root: Path, diagnostics: Diagnostics | None = None) -> Linked
             problem = timezone_problem(settings.timezone)
             if problem:
                 diagnostics.error(document.locate(["timezone"]), problem)
+            for where, message, is_error in plugins.settings_problems(settings.plugins):
+                report = diagnostics.error if is_error else diagnostics.warning
+                report(document.locate(["plugins", *where]), message)
         else:
             checked.append((document, definition))
     workspace_documents = [d for d in documents if d.path == WORKSPACE_FILE]
@@ -42,7 +49,7 @@ def open_workspace(root: Path, diagnostics: Diagnostics | None = None) -> Linked
         diagnostics.error(workspace_documents[1].locate(), f"{WORKSPACE_FILE} must hold exactly one document")
     if diagnostics or settings is None:
         raise DefinitionError(diagnostics.items)
-    linked = link(settings, checked, diagnostics)
+    linked = link(settings, checked, diagnostics, plugins.field_types)
     if linked is None:
         raise DefinitionError(diagnostics.items)
     return linked

@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from engine.db import Database, connect
 from engine.migrate import apply_workspace
+from engine.plugins import Plugins
 from engine.runtime import Runtime, add_user, create_token
 from engine.workspace import open_workspace
 from ui.app import create_app
@@ -48,13 +49,14 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def served(example: str | Path, database_url: str, users: dict[str, dict[str, Any]]) -> AsyncIterator[Api]:
+async def served(example: str | Path, database_url: str, users: dict[str, dict[str, Any]],
+                 plugins: Plugins | None = None) -> AsyncIterator[Api]:
     """Apply ``example`` (a name in examples/, or a workspace folder) to the database, start the app,
-    add ``users`` (login -> add_user options)."""
+    add ``users`` (login -> add_user options); ``plugins`` default to the installed ones."""
     root = example if isinstance(example, Path) else EXAMPLES / example
-    workspace = open_workspace(root)
+    workspace = open_workspace(root, plugins=plugins)
     await apply_workspace(workspace, database_url)
-    app = create_app(root, database_url, workspace=workspace)
+    app = create_app(root, database_url, workspace=workspace, plugins=plugins)
     db = await connect(database_url)
     try:
         tokens = {}

@@ -89,7 +89,8 @@ def test_serve_answers_real_http(workspace: Path) -> None:
     assert _routecard("users", "add", "jana.kowalski", "-w", str(workspace), "--db", db).returncode == 0
     token = _routecard("tokens", "create", "jana.kowalski", "-w", str(workspace), "--db", db).stdout.strip()
     server = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", str(workspace), "--db", db, "--port", str(port)],
+        [sys.executable, "-m", "engine.cli", "serve", str(workspace), "--db", db, "--port", str(port),
+         "--log-format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         cwd=Path(__file__).resolve().parent.parent)
     base = f"http://127.0.0.1:{port}"
@@ -119,5 +120,11 @@ def test_serve_answers_real_http(workspace: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+        output = server.stdout.read() if server.stdout else ""
         if server.stdout:
             server.stdout.close()
+    # --log-format json: one JSON object per line, each request with its id, route and status
+    logged = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    requests = [r for r in logged if r.get("logger") == "routecard.request"]
+    assert any(r["route"] == "/api/orders" and r["status"] == 401 and len(r["request_id"]) == 16 for r in requests)
+    assert any(r["logger"].startswith("uvicorn") for r in logged)

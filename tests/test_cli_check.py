@@ -6,12 +6,16 @@ and asserts the exact ``path:line:col: error: message`` lines printed.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from ruamel.yaml import YAML
 
 from engine.cli import main
 from engine.load import MAX_DEPTH
@@ -209,6 +213,14 @@ def test_wrong_types(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     )
 
 
+def _plugin_types() -> str:
+    """The field types installed plugins add, as the message lists them (e.g. the example plugin's iban)."""
+    from engine.plugins import default_plugins
+
+    names = sorted(default_plugins().field_types)
+    return f"; plugin field types: {', '.join(names)}" if names else ""
+
+
 def test_wrong_enum_value_with_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (STARTER / "requests.yaml").read_text(encoding="utf-8")
     broken = text.replace("    type: select\n", "    type: selct\n")
@@ -218,8 +230,8 @@ def test_wrong_enum_value_with_did_you_mean(tmp_path: Path, capsys: pytest.Captu
         capsys,
         root,
         f"requests.yaml:{line}:11: error: `fields[2].type` must be one of: boolean, customer, date, datetime, "
-        "decimal, email, input, multiselect, number, reference, select, text, upload, url, user; "
-        'found "selct"; did you mean `select`?',
+        "decimal, email, input, multiselect, number, reference, select, text, upload, url, user"
+        + _plugin_types() + '; found "selct"; did you mean `select`?',
     )
 
 
@@ -440,10 +452,37 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
 def test_init_creates_a_workspace_that_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "new"
     assert main(["init", str(target)]) == 0
-    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in STARTER.glob("*.yaml"))
+    assert sorted(p.name for p in target.iterdir()) == sorted(
+        [".routecard", ".vscode", "tests", *(p.name for p in STARTER.glob("*.yaml"))])
     capsys.readouterr()
     assert main(["check", str(target)]) == 0
     assert capsys.readouterr().err == ""
+    assert main(["test", str(target)]) == 0
+    assert capsys.readouterr().out.endswith("1 scenario, 0 failed\n")
+
+
+def test_init_sets_up_the_editor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A YAML language server finds the schemas: definitions by settings, scenarios by their modeline."""
+    target = tmp_path / "new"
+    assert main(["init", str(target)]) == 0
+    settings = json.loads((target / ".vscode" / "settings.json").read_text(encoding="utf-8"))
+    ((schema_path, globs),) = settings["yaml.schemas"].items()
+    assert (target / schema_path).resolve() == (target / ".routecard" / "schemas" / "document.schema.json").resolve()
+    assert "*.yaml" in globs
+    registry = Registry().with_resources(
+        (p.name, Resource.from_contents(json.loads(p.read_text(encoding="utf-8"))))
+        for p in (target / ".routecard" / "schemas").glob("*.json"))
+    document = json.loads((target / schema_path).read_text(encoding="utf-8"))
+    team = YAML(typ="safe").load((target / "team.yaml").read_text(encoding="utf-8").split("---")[0])
+    assert list(Draft202012Validator(document, registry=registry).iter_errors(team)) == []
+    assert list(Draft202012Validator(document, registry=registry).iter_errors({**team, "lable": "x"}))
+    scenario_file = target / "tests" / "requests.yaml"
+    modeline = next(line for line in scenario_file.read_text(encoding="utf-8").splitlines()
+                    if "yaml-language-server" in line)
+    scenario_schema = json.loads((scenario_file.parent / modeline.split("$schema=")[1]).read_text(encoding="utf-8"))
+    scenario = YAML(typ="safe").load(scenario_file.read_text(encoding="utf-8"))
+    assert list(Draft202012Validator(scenario_schema).iter_errors(scenario)) == []
+    assert list(Draft202012Validator(scenario_schema).iter_errors({**scenario, "whn": []}))
 
 
 def test_init_into_an_empty_existing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -42,7 +42,9 @@ async def test_dedicated_server_through_every_step(hosting: Env) -> None:
     for row in rows:
         if bound[row["action"]] and row["state"] == "processed":
             assert row["result"]["plugin"] == bound[row["action"]], row
-            assert row["result"]["ran"] is False, row
+            # a built-in plugin provides invoice.generate; the others are done by hand
+            assert row["result"]["ran"] is (bound[row["action"]] in rt.plugins.actions), row
+            assert row["result"]["ok"] is not False or not row["result"]["ran"], row
         elif row["state"] == "skipped":
             assert row["result"] is None or "plugin" not in row["result"]
     events = await rt.events(tom, number)

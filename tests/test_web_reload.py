@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from engine.db import connect
 from engine.migrate import apply_workspace
-from engine.runtime import add_user
+from engine.runtime import add_user, create_token
 from engine.workspace import open_workspace
 from ui.app import create_app
 
@@ -21,6 +21,24 @@ NEW_FIELD = """
     type: input
     label: {en: Loyalty card number, de: Kundenkartennummer}
     section: Customer
+"""
+
+VOUCHERS = """\
+kind: Template
+name: gift_voucher
+label: Gift voucher
+range: [sales]
+numbering: {prefix: GV-}
+fields:
+  - {name: amount, type: decimal, digits: 8, places: 2, required: true}
+---
+kind: Queue
+name: vouchers
+templates: [gift_voucher]
+steps:
+  - name: issue
+    group: sales
+    actions: [{name: send_voucher}]
 """
 
 
@@ -38,7 +56,8 @@ async def test_an_applied_change_is_served_and_an_unapplied_one_is_not(tmp_path:
     await apply_workspace(workspace, database_url)
     db = await connect(database_url)
     try:
-        await add_user(db, workspace, "anna.gruber", password="pw")
+        anna = await add_user(db, workspace, "anna.gruber", password="pw")
+        token = await create_token(db, anna, "tests")
     finally:
         await db.close()
     app = create_app(root, database_url, workspace=workspace, reload_interval=0.05)
@@ -60,6 +79,7 @@ async def test_an_applied_change_is_served_and_an_unapplied_one_is_not(tmp_path:
         text = template.read_text()
         anchor = "  - name: customer_phone\n"
         template.write_text(text.replace(anchor, NEW_FIELD.lstrip("\n") + anchor))
+        (root / "vouchers.yaml").write_text(VOUCHERS, encoding="utf-8")
         changed = open_workspace(root)
         await apply_workspace(changed, database_url)
         await _until(lambda: runtime.workspace.fingerprint == changed.fingerprint)
@@ -78,3 +98,19 @@ async def test_an_applied_change_is_served_and_an_unapplied_one_is_not(tmp_path:
         number = created.headers["hx-redirect"].rsplit("/", 1)[-1]
         shown = await client.get(f"/orders/{number}")
         assert "Loyalty card number" in shown.text and "LC-7" in shown.text
+
+        # The JSON API follows too: the new field, and a template that did not exist at start.
+        bearer = {"Authorization": f"Bearer {token}"}
+        body = {"fields": {**{k.removeprefix("fields."): v for k, v in fields.items() if k.startswith("fields.")}}}
+        made = await client.post("/api/templates/customer_order/orders", json=body, headers=bearer)
+        assert made.status_code == 201, made.text
+        assert made.json()["fields"]["loyalty_card"] == "LC-7"
+        voucher = await client.post("/api/templates/gift_voucher/orders", json={"fields": {"amount": "25.00"}},
+                                    headers=bearer)
+        assert voucher.status_code == 201, voucher.text
+        assert voucher.json()["number"].startswith("GV-") and voucher.json()["queue"] == "vouchers"
+        wrong = await client.post("/api/templates/gift_voucher/orders", json={"fields": {"amount": "x"}},
+                                  headers=bearer)
+        assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "fields.amount"
+        missing = await client.post("/api/templates/no_such/orders", json={}, headers=bearer)
+        assert missing.status_code == 404

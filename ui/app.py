@@ -21,7 +21,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from engine.comms import OutboxWorker
+from engine.automation.worker import Worker
+from engine.plugins import Plugins, default_plugins
 from engine.db import connect
 from engine.errors import DatabaseError
 from engine.link.resolved import LinkedWorkspace
@@ -38,14 +39,18 @@ from .api import (
     health,
     list_queues,
     list_templates,
+    create_order_of_new_template,
     template_router,
 )
 from .api.attachments import ATTACHMENT_HANDLERS
+from .api.time import TIME_HANDLERS
+from .api.inbound import INBOUND_HANDLERS
 from .api.messages import MessageController
 from .auth import auth_middleware
 from .deps import provide_runtime
 from .errors import EXCEPTION_HANDLERS
 from .hosts import HostGuard
+from .ops import OPS_HANDLERS, RequestLog, log_response
 from .limits import SignInLimiter
 from .web import web_handlers
 from .web.files import files_provider
@@ -103,28 +108,29 @@ async def ensure_current(runtime: Runtime) -> None:
 
 
 def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorkspace | None = None,
-               reload_interval: float = RELOAD_INTERVAL, worker: bool = False) -> Litestar:
+               reload_interval: float = RELOAD_INTERVAL, worker: bool = False,
+               plugins: Plugins | None = None) -> Litestar:
     """The API and screens for the workspace at ``workspace_dir`` on the database at ``database_url``.
 
     With ``reload_interval`` > 0, newly applied definitions are served without a restart
-    (see ``watch_definitions``). With ``worker``, the outbox worker sends mail from within
+    (see ``watch_definitions``). With ``worker``, the worker (SLA sweep, jobs, outbox mail) runs within
     the app (``routecard serve`` does so on SQLite; see docs/mail.md).
     """
-    linked = workspace if workspace is not None else open_workspace(Path(workspace_dir))
+    plugins = plugins if plugins is not None else default_plugins()
+    linked = workspace if workspace is not None else open_workspace(Path(workspace_dir), plugins=plugins)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = await connect(database_url)
         try:
             await db.start_pool()
-            runtime = Runtime(linked, db)
+            runtime = Runtime(linked, db, plugins)
             await ensure_current(runtime)
             app.state.runtime = runtime
             app.state.sign_in_limiter = SignInLimiter()
             watcher = (asyncio.create_task(watch_definitions(runtime, Path(workspace_dir), reload_interval))
                        if reload_interval > 0 else None)
-            sender = (asyncio.create_task(OutboxWorker(db, lambda: runtime.workspace.settings, say=log.info).run())
-                      if worker else None)
+            sender = asyncio.create_task(Worker(runtime, say=log.info).run()) if worker else None
             try:
                 yield
             finally:
@@ -139,10 +145,12 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
     routers: list[Any] = [template_router(t, FieldCodec(t)) for t in linked.templates.values()]
     return Litestar(
         route_handlers=[OrderController, MessageController, SessionController, TokenController, list_templates,
-                        list_queues, find_customers, health, *routers, *ATTACHMENT_HANDLERS, *web_handlers()],
+                        list_queues, find_customers, health, *routers, create_order_of_new_template,
+                        *ATTACHMENT_HANDLERS, *TIME_HANDLERS, *INBOUND_HANDLERS, *OPS_HANDLERS, *web_handlers()],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False),
                       "files": Provide(files_provider(Path(workspace_dir)), sync_to_thread=False)},
-        middleware=[HostGuard, auth_middleware()],
+        middleware=[RequestLog, HostGuard, auth_middleware()],
+        before_send=[log_response],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY,

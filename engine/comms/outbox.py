@@ -1,8 +1,10 @@
-"""The outbox worker: claims due mails with a lease, sends them over SMTP, retries with backoff.
+"""The outbox worker: claims due deliveries with a lease, sends them through their channel, retries.
 
-``run_once`` does one round: claim up to ``batch`` due rows (``state = 'pending'``,
-``next_attempt_at`` reached, no live lease), send them through one SMTP connection,
-and record each outcome:
+Each row has a ``kind``, the channel that delivers it: ``email`` (SMTP, defined here) or
+one a plugin adds (``webhook``). ``run_once`` does one round: claim up to ``batch`` due
+rows (``state = 'pending'``, ``next_attempt_at`` reached, no live lease) of the channels
+that can deliver now, hand each channel its rows (mail goes through one SMTP
+connection), and record each outcome:
 
 - sent: ``state = 'sent'``, ``sent_at``;
 - a temporary failure (connection refused, 4xx): ``attempts`` + 1, ``last_error``,
@@ -27,19 +29,19 @@ import secrets
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
+from .. import metrics
 from ..db import Database
 from ..model.workspace import Mail, Smtp, Workspace
+from ..plugin_api import Channel, Delivery, Outcome
 from ..runtime.state import now
 from .mail import Payload, to_email
 
 MAX_BACKOFF = 6 * 3600.0
-Outcome = tuple[str | None, bool]
-"""(error text or ``None`` when sent, whether the error is permanent)."""
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -53,12 +55,17 @@ class Report(msgspec.Struct, kw_only=True):
 
 
 class OutboxWorker:
-    """Sends the outbox of one database with the mail settings of one workspace."""
+    """Delivers the outbox of one database through its channels, with the settings of one workspace.
+
+    A channel (``engine.plugin_api.Channel``) delivers the rows of one ``kind``: ``email``
+    (built in, below) and those plugins add (e.g. ``webhook``). Claiming, leases, backoff
+    and recording are the same for every kind; only the delivery differs.
+    """
 
     def __init__(self, db: Database, settings: Callable[[], Workspace], *, name: str | None = None,
                  batch: int = 20, lease: float = 300.0, max_attempts: int = 8, backoff: float = 60.0,
                  timeout: float = 30.0, clock: Callable[[], dt.datetime] = now,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None, channels: Mapping[str, Channel] | None = None) -> None:
         self.db = db
         self.settings = settings
         """Read at every round, so newly applied settings are used without a restart."""
@@ -67,46 +74,59 @@ class OutboxWorker:
         self.timeout = timeout
         self.clock = clock
         self.say = say or (lambda _: None)
+        self.channels: dict[str, Channel] = {EMAIL_CHANNEL.kind: EMAIL_CHANNEL, **(channels or {})}
 
     async def run_once(self) -> Report:
-        """One round: claim, send, record. Returns what happened."""
-        mail = self.settings().mail
-        if mail is None or mail.smtp is None:
-            waiting = await self.db.fetch_value("SELECT COUNT(*) AS n FROM rc_outbox WHERE state = 'pending'")
-            if waiting:
-                self.say(f"{waiting} mail(s) wait in the outbox: no SMTP server is configured (mail.smtp)")
-            return Report(waiting=int(waiting or 0))
-        rows = await self._claim()
-        report = Report()
-        if not rows:
-            return report
-        payloads = [msgspec.json.decode(_text(r["payload"]), type=Payload) for r in rows]
-        outcomes = await asyncio.to_thread(_send_all, mail, mail.smtp, payloads, self.timeout)
-        for row, payload, (error, permanent) in zip(rows, payloads, outcomes, strict=True):
-            state = await self._record(row, error, permanent)
-            setattr(report, state, getattr(report, state) + 1)
-            to = ", ".join(payload.to)
-            if error is None:
-                self.say(f"sent {payload.subject!r} to {to} ({payload.message_id})")
-            else:
-                self.say(f"{'gave up on' if state == 'failed' else 'will retry'} {payload.subject!r} to {to}: {error}")
+        """One round: claim, deliver, record. Returns what happened."""
+        settings = self.settings()
+        ready = sorted(kind for kind, channel in self.channels.items() if channel.ready(settings) is None)
+        report = Report(waiting=await self._waiting(settings, ready))
+        rows = await self._claim(ready) if ready else []
+        for kind in ready:
+            claimed = [r for r in rows if r["kind"] == kind]
+            if claimed:
+                await self._deliver(self.channels[kind], settings, claimed, report)
+        for outcome in ("sent", "retrying", "failed"):
+            if getattr(report, outcome):
+                metrics.MAILS.inc(outcome, by=getattr(report, outcome))
         return report
 
-    async def run(self, interval: float = 5.0) -> None:
-        """Rounds until cancelled; a failing round is reported and the next one tried."""
-        while True:
-            try:
-                report = await self.run_once()
-                busy = report.sent + report.retrying + report.failed >= self.batch
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the worker
-                self.say(f"outbox round failed: {type(exc).__name__}: {exc}")
-                busy = False
-            if not busy:
-                await asyncio.sleep(interval)
+    async def _deliver(self, channel: Channel, settings: Workspace, rows: list[dict[str, Any]], report: Report) -> None:
+        deliveries = [Delivery(id=int(r["id"]), payload=_text(r["payload"]), attempts=int(r["attempts"]))
+                      for r in rows]
+        try:
+            outcomes = await channel.send(settings, deliveries, self.timeout)
+        except Exception as exc:  # noqa: BLE001 - a failing channel retries its rows later
+            outcomes = [(f"the {channel.kind} channel failed: {type(exc).__name__}", False)] * len(rows)
+        if len(outcomes) != len(rows):
+            outcomes = [(f"the {channel.kind} channel gave {len(outcomes)} outcomes for {len(rows)} rows", False)
+                        ] * len(rows)
+        for row, delivery, (error, permanent) in zip(rows, deliveries, outcomes, strict=True):
+            state = await self._record(row, error, permanent)
+            setattr(report, state, getattr(report, state) + 1)
+            what = _safe_describe(channel, delivery.payload)
+            if error is None:
+                self.say(f"sent {what}")
+            else:
+                self.say(f"{'gave up on' if state == 'failed' else 'will retry'} {what}: {error}")
 
-    async def _claim(self) -> list[dict[str, Any]]:
+    async def _waiting(self, settings: Workspace, ready: list[str]) -> int:
+        """Pending rows no channel can deliver now (not configured, or no such channel): they wait."""
+        rows = await self.db.fetch("SELECT kind, COUNT(*) AS n FROM rc_outbox WHERE state = 'pending' GROUP BY kind")
+        waiting = 0
+        for row in rows:
+            kind, count = str(row["kind"]), int(row["n"])
+            if kind in ready or not count:
+                continue
+            waiting += count
+            channel = self.channels.get(kind)
+            why = channel.ready(settings) if channel is not None else f"no plugin delivers {kind}"
+            noun = "mail(s)" if kind == "email" else f"{kind} deliveries"
+            self.say(f"{count} {noun} wait in the outbox: {why}")
+        return waiting
+
+    async def _claim(self, kinds: list[str] | None = None) -> list[dict[str, Any]]:
+        kinds = kinds if kinds is not None else sorted(self.channels)
         moment = self.clock()
         until = moment + dt.timedelta(seconds=self.lease)
         lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
@@ -114,9 +134,10 @@ class OutboxWorker:
             return await self.db.fetch(
                 "UPDATE rc_outbox SET claimed_by = {}, claimed_until = {} WHERE id IN ("
                 "SELECT id FROM rc_outbox WHERE state = 'pending' AND next_attempt_at <= {} "
+                f"AND kind IN ({', '.join('{}' for _ in kinds)}) "
                 "AND (claimed_until IS NULL OR claimed_until < {}) ORDER BY next_attempt_at, id LIMIT {}"
-                f"{lock}) RETURNING id, payload, attempts, message_id",
-                self.name, until, moment, moment, self.batch)
+                f"{lock}) RETURNING id, kind, payload, attempts, message_id",
+                self.name, until, moment, *kinds, moment, self.batch)
 
     async def _record(self, row: dict[str, Any], error: str | None, permanent: bool) -> str:
         """Write one outcome (if the lease is still ours); returns ``sent``, ``retrying`` or ``failed``."""
@@ -157,6 +178,37 @@ async def update_delivery_state(db: Database, message: int) -> None:
 
 def _text(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else msgspec.json.encode(value)
+
+
+def _safe_describe(channel: Channel, payload: bytes) -> str:
+    try:
+        return channel.describe(payload) or f"a {channel.kind} delivery"
+    except Exception:  # noqa: BLE001 - only for the log
+        return f"a {channel.kind} delivery"
+
+
+# -- the email channel ----------------------------------------------------------------------------
+
+
+def _email_ready(settings: Workspace) -> str | None:
+    mail = settings.mail
+    return None if mail is not None and mail.smtp is not None else "no SMTP server is configured (mail.smtp)"
+
+
+async def _send_email(settings: Workspace, deliveries: list[Delivery], timeout: float) -> list[Outcome]:
+    mail = settings.mail
+    assert mail is not None and mail.smtp is not None  # ready() said so
+    payloads = [msgspec.json.decode(d.payload, type=Payload) for d in deliveries]
+    return await asyncio.to_thread(_send_all, mail, mail.smtp, payloads, timeout)
+
+
+def _describe_email(payload: bytes) -> str:
+    mail = msgspec.json.decode(payload, type=Payload)
+    return f"{mail.subject!r} to {', '.join(mail.to)} ({mail.message_id})"
+
+
+EMAIL_CHANNEL = Channel(kind="email", send=_send_email, ready=_email_ready, describe=_describe_email)
+"""Mail through the workspace's SMTP server (``mail.smtp``); the built-in ``email`` plugin offers it."""
 
 
 # -- SMTP (runs in a thread) ------------------------------------------------------------------

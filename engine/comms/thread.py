@@ -83,6 +83,7 @@ class Messages:
                 "id": int(row["id"]), "kind": row["kind"], "author": row["author"], "body": row["body"],
                 "client_viewable": bool(row["client_viewable"]), "created_at": to_json_time(row["created_at"]),
                 "to": list(headers.get("to") or []), "subject": headers.get("subject"),
+                "from": headers.get("from"),  # received mail (kind ``email``): the sender's address
                 "delivery_state": row["delivery_state"],
             })
         return out
@@ -176,6 +177,8 @@ class Messages:
             await insert_event(runtime.db, order.id, actor.id, f"{kind}_added", {},
                                {"message": message, "message_kind": kind, "client_viewable": client_viewable},
                                None, runtime.workspace.fingerprint, order.version, now())
+            for listener in runtime.after_message:
+                await listener(order, kind, actor)
             if subscribe:
                 await self._subscription(actor, order, True)
             if assign_to is not None:

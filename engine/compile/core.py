@@ -76,7 +76,18 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="version", type="integer", nullable=False, default=1),
         C(name="definition_version", type="varchar(64)", nullable=False, default=""),
         C(name="path", type="json"),
+        C(name="sender", type="varchar(320)"),
+        # the SLA clock (engine/automation/sla.py): the nearest target and when the sweep looks next
+        C(name="sla_name", type="varchar(40)"),
+        C(name="sla_state", type="varchar(20)"),
+        C(name="sla_target", type="varchar(60)"),
+        _now("sla_due_at", nullable=True),
+        _now("sla_warn_at", nullable=True),
+        _now("sla_next_at", nullable=True),
+        _now("sla_paused_at", nullable=True),
+        C(name="sla_clock", type="json"),
     ), indexes=(
+        I(name="rc_work_order_sla_sweep", columns=("sla_state", "sla_next_at")),
         I(name="rc_work_order_queue_step", columns=("queue", "step", "created_at")),
         I(name="rc_work_order_status", columns=("status", "created_at")),
         # open work per queue and step (the Order Manager's counts) and a step's list of it
@@ -127,6 +138,19 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="uploaded_by", type="bigint", references="rc_user"),
         _now("created_at"),
     ), indexes=(I(name="rc_attachment_order", columns=("work_order_id",)),)),
+    # every mail received (endpoint or IMAP), once per Message-ID: threading, rate limits, IMAP restarts
+    T(name="rc_inbound_mail", columns=(
+        C(name="mail_key", type="varchar(100)", nullable=False, unique=True, default=""),
+        C(name="message_ident", type="varchar(300)"),
+        C(name="sender", type="varchar(320)", nullable=False, default=""),
+        C(name="outcome", type="varchar(20)", nullable=False, default=""),
+        C(name="work_order_id", type="bigint", references="rc_work_order"),
+        C(name="message_id", type="bigint", references="rc_message"),
+        C(name="raw_key", type="varchar(100)"),
+        C(name="source", type="varchar(300)"),
+        _now("received_at"),
+    ), indexes=(I(name="rc_inbound_mail_sender", columns=("sender", "received_at")),
+                I(name="rc_inbound_mail_ident", columns=("message_ident",)))),
     T(name="rc_subscription", columns=(
         C(name="work_order_id", type="bigint", nullable=False, references="rc_work_order", default=0),
         C(name="user_id", type="bigint", nullable=False, references="rc_user", default=0),
@@ -148,8 +172,13 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="minutes", type="integer", nullable=False, default=0),
         C(name="billable", type="boolean", nullable=False, default=True),
         C(name="note", type="text"),
+        _now("ended_at", nullable=True),
+        C(name="percent_complete", type="integer"),
+        C(name="version", type="integer", nullable=False, default=1),
+        _now("created_at", nullable=True),
     ), indexes=(I(name="rc_time_entry_order", columns=("work_order_id",)),
-                I(name="rc_time_entry_user", columns=("user_id", "started_at")))),
+                I(name="rc_time_entry_user", columns=("user_id", "started_at")),
+                I(name="rc_time_entry_started", columns=("started_at", "work_order_id", "minutes", "billable")))),
     T(name="rc_outbox", columns=(
         C(name="kind", type="varchar(20)", nullable=False, default="email"),
         C(name="idempotency_key", type="varchar(100)", nullable=False, unique=True, default=""),

@@ -24,7 +24,9 @@ FIELD_COLUMN_TYPES = {
 
 
 def column_type(field: ResolvedField) -> str:
-    """The canonical column type that stores ``field``."""
+    """The canonical column type that stores ``field`` (a plugin field type names its own)."""
+    if field.extension is not None:
+        return field.extension.column
     if field.type == "input":
         return f"varchar({field.max_length or 255})"
     if field.type == "decimal":

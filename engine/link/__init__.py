@@ -9,12 +9,14 @@ way forward, defaults that do not suit their field, and so on.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import msgspec
 
 from ..diagnostics import Diagnostics
 from ..load import Document
 from ..model import Definition, Workspace
+from ..plugin_api import FieldType
 from .automation import link_calendars, link_macros, link_rules, link_slas
 from .context import Linker
 from .portal import link_customers, link_forms, link_portals
@@ -30,9 +32,13 @@ def fingerprint(source: dict[str, dict[str, object]]) -> str:
     return hashlib.sha256(msgspec.json.encode(source, order="sorted")).hexdigest()
 
 
-def link(settings: Workspace, checked: list[tuple[Document, Definition]], diagnostics: Diagnostics) -> LinkedWorkspace | None:
-    """Link the checked definitions; ``None`` if any error was reported to ``diagnostics``."""
-    linker = Linker(settings, diagnostics)
+def link(settings: Workspace, checked: list[tuple[Document, Definition]], diagnostics: Diagnostics,
+         field_types: Mapping[str, FieldType] | None = None) -> LinkedWorkspace | None:
+    """Link the checked definitions; ``None`` if any error was reported to ``diagnostics``.
+
+    ``field_types`` are the field types plugins add, by name.
+    """
+    linker = Linker(settings, diagnostics, field_types)
     for document, definition in checked:
         kind = type(definition).__struct_config__.tag
         linker.add(str(kind), document, definition)

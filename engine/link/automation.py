@@ -24,6 +24,18 @@ def timezone_problem(name: str) -> str | None:
     return None
 
 
+def schedule_problem(schedule: str) -> str | None:
+    """Why a schedule (``every ...``, already of the schema's form) never fires, or ``None``."""
+    spec = schedule.removeprefix("every ").split(" ")[-1]
+    if ":" in spec:
+        hour, minute = (int(p) for p in spec.split(":"))
+        if hour > 23 or minute > 59:
+            return f"`{spec}` is not a time of day (00:00 to 23:59)"
+    elif int(spec[:-1]) == 0:
+        return f"`{schedule}` never fires: give an interval of at least 1{spec[-1]}"
+    return None
+
+
 def link_actions(linker: Linker, entry: Entry[Any], path: tuple[str | int, ...],
                  actions: tuple[Action, ...], scope: Scope, templates: dict[str, ResolvedTemplate]) -> bool:
     """Check a list of actions (of a rule, macro or escalation) against the fields in ``scope``."""
@@ -104,6 +116,10 @@ def link_rules(linker: Linker, templates: dict[str, ResolvedTemplate]) -> dict[s
                 ok = False
             if trigger.schedule is not None and trigger.event != "schedule":
                 linker.error(entry.at("on", index, "schedule"), "`schedule` is only for event: schedule")
+                ok = False
+            problem = schedule_problem(trigger.schedule) if trigger.schedule is not None else None
+            if problem:
+                linker.error(entry.at("on", index, "schedule"), problem)
                 ok = False
             if trigger.field is not None and trigger.event != "field_changed":
                 linker.error(entry.at("on", index, "field"), "`field` narrows only event: field_changed")

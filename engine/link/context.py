@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..check import did_you_mean
 from ..diagnostics import Diagnostics, Location
 from ..load import Document
 from ..model import Definition, Workspace
+from ..plugin_api import FieldType
 
 D = TypeVar("D", bound=Definition)
 
@@ -30,8 +31,11 @@ class Entry(Generic[D]):
 class Linker:
     """Holds the definitions being linked and the diagnostics found so far."""
 
-    def __init__(self, settings: Workspace, diagnostics: Diagnostics) -> None:
+    def __init__(self, settings: Workspace, diagnostics: Diagnostics,
+                 field_types: Mapping[str, FieldType] | None = None) -> None:
         self.settings = settings
+        self.field_types: Mapping[str, FieldType] = field_types or {}
+        """The field types plugins add, by name."""
         self.language = settings.language
         self.diagnostics = diagnostics
         self.entries: dict[str, dict[str, Entry[Any]]] = {}

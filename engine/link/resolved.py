@@ -13,6 +13,7 @@ import msgspec
 
 from ..diagnostics import Location
 from ..model import SLA, Calendar, Customer, Form, Group, Macro, Portal, Role, Rule, Workspace
+from ..plugin_api import FieldType as PluginFieldType
 
 Labels = dict[str, str]
 
@@ -44,6 +45,13 @@ class ResolvedField(Resolved, frozen=True, kw_only=True):
     multiple: bool = False
     reference: str | None = None
     renamed_from: str | None = None
+    extension: PluginFieldType | None = None
+    """The plugin field type written in the definition; ``type`` is then its core base type."""
+
+    @property
+    def type_name(self) -> str:
+        """The type as written: the plugin's type name, or the core type."""
+        return self.extension.name if self.extension is not None else self.type
 
 
 class ResolvedTemplate(Resolved, frozen=True, kw_only=True):

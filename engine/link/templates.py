@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
+
+from ..check import did_you_mean, path_text
 from ..identifiers import identity_problem
-from ..model import Field, FieldDocument, Option, Template
+from ..model import FIELD_TYPES, Field, FieldDocument, Option, Template
 from .context import Entry, Linker
 from .resolved import ResolvedField, ResolvedTemplate
 from .values import regex_problem, value_problem
@@ -27,6 +30,16 @@ def resolve_field(linker: Linker, entry: Entry[Template] | Entry[FieldDocument],
                   path: tuple[str | int, ...]) -> ResolvedField | None:
     """Check one field definition (at ``path`` in ``entry``) and resolve it."""
     ok = True
+    kind, extension = field.type, None
+    if kind not in FIELD_TYPES:
+        extension = linker.field_types.get(kind)
+        if extension is None:
+            plugin_types = f"; plugin field types: {', '.join(sorted(linker.field_types))}" if linker.field_types else ""
+            hint = did_you_mean(kind, [*FIELD_TYPES, *linker.field_types])
+            linker.error(entry.at(*path, "type"), f"`{path_text([*path, 'type'])}` must be one of: "
+                         f"{', '.join(sorted(FIELD_TYPES))}{plugin_types}; found \"{kind}\"{hint}")
+            return None
+        kind = extension.base
     problem = identity_problem(field.name, column=True)
     if problem:
         linker.error(entry.at(*path, "name"), problem)
@@ -37,7 +50,7 @@ def resolve_field(linker: Linker, entry: Entry[Template] | Entry[FieldDocument],
             ok = False
     for key, types in TYPE_OPTIONS.items():
         value = getattr(field, key)
-        if value not in (None, False, ()) and field.type not in types:
+        if value not in (None, False, ()) and kind not in types:
             linker.error(
                 entry.at(*path, key, key=True),
                 f"`{key}` applies to {' and '.join(types)} fields, not to {field.type} field `{field.name}`",
@@ -54,8 +67,8 @@ def resolve_field(linker: Linker, entry: Entry[Template] | Entry[FieldDocument],
         options.append(value)
         label = option.label if isinstance(option, Option) else None
         option_labels[value] = linker.labels(label, value)
-    if field.type in ("select", "multiselect") and not options:
-        linker.error(entry.at(*path, "type"), f"{field.type} field `{field.name}` needs `options`")
+    if kind in ("select", "multiselect") and not options:
+        linker.error(entry.at(*path, "type"), f"{kind} field `{field.name}` needs `options`")
         ok = False
     if field.pattern is not None:
         problem = regex_problem(field.pattern)
@@ -65,23 +78,31 @@ def resolve_field(linker: Linker, entry: Entry[Template] | Entry[FieldDocument],
     if field.min is not None and field.max is not None and field.min > field.max:
         linker.error(entry.at(*path, "min"), f"`min` ({field.min:g}) is larger than `max` ({field.max:g})")
         ok = False
-    if field.type == "decimal":
+    if kind == "decimal":
         digits = field.digits or 12
         places = field.places if field.places is not None else 2
         if places > digits:
             linker.error(entry.at(*path, "places"), f"`places` ({places}) cannot exceed `digits` ({digits})")
             ok = False
-    if field.type == "reference":
+    if kind == "reference":
         if field.reference is None:
             linker.error(entry.at(*path, "type"), f"reference field `{field.name}` needs `reference: <template>`")
             ok = False
         elif not linker.require("Template", field.reference, entry.at(*path, "reference"), "template"):
             ok = False
+    column_length = extension.max_length if extension is not None else None
+    if column_length is not None and field.max_length is not None and field.max_length > column_length:
+        linker.error(entry.at(*path, "max_length"),
+                     f"`max_length` ({field.max_length}) exceeds the {field.type} column's {column_length}")
+        ok = False
+    if extension is not None and kind == "decimal":
+        digits_places = extension.column[len("numeric("):-1].split(",")
+        field = msgspec.structs.replace(field, digits=int(digits_places[0]), places=int(digits_places[1]))
     if not ok:
         return None
     resolved = ResolvedField(
         name=field.name,
-        type=field.type,
+        type=kind,
         label=linker.labels(field.label, field.name.replace("_", " ").capitalize()),
         location=entry.at(*path),
         help=linker.labels(field.help, "") if field.help is not None else {},
@@ -91,18 +112,22 @@ def resolve_field(linker: Linker, entry: Entry[Template] | Entry[FieldDocument],
         options=tuple(options),
         option_labels=option_labels,
         can_enter=field.can_enter,
-        max_length=field.max_length if field.type != "input" else field.max_length or 255,
+        max_length=field.max_length if kind != "input" else field.max_length or column_length or 255,
         pattern=field.pattern,
         min=field.min,
         max=field.max,
-        digits=(field.digits or 12) if field.type == "decimal" else None,
-        places=(field.places if field.places is not None else 2) if field.type == "decimal" else None,
+        digits=(field.digits or 12) if kind == "decimal" else None,
+        places=(field.places if field.places is not None else 2) if kind == "decimal" else None,
         multiple=field.multiple,
         reference=field.reference,
         renamed_from=field.renamed_from,
+        extension=extension,
     )
     if field.default is not None:
         problem = value_problem(resolved, field.default)
+        if problem is None and extension is not None:
+            normalized, problem = extension.check(field.default)
+            resolved = msgspec.structs.replace(resolved, default=normalized)
         if problem:
             linker.error(entry.at(*path, "default"), f"the default of `{field.name}` is not valid: {problem}")
             return None

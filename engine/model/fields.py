@@ -8,7 +8,7 @@ from msgspec import Meta
 
 from .common import Definition, Identity, Label, describe
 
-FieldType = Literal[
+CoreFieldType = Literal[
     "input",
     "text",
     "select",
@@ -25,9 +25,12 @@ FieldType = Literal[
     "customer",
     "reference",
 ]
-"""The type of a custom field; it decides the column type and the input shown."""
+"""The field types built into Routecard."""
 
-FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
+FIELD_TYPES: tuple[str, ...] = CoreFieldType.__args__  # type: ignore[attr-defined]
+
+FieldType = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$", max_length=40, examples=list(FIELD_TYPES))]
+"""The type of a custom field: a core type, or one a plugin adds (checked when linking)."""
 
 
 class Option(Definition, frozen=True, kw_only=True):
@@ -53,8 +56,8 @@ class Field(Definition, frozen=True, kw_only=True):
         FieldType,
         describe(
             "input (one line), text (several lines), select, multiselect, number (whole), "
-            "decimal, boolean, date, datetime, upload, email, url, user, customer or "
-            "reference (another work order)."
+            "decimal, boolean, date, datetime, upload, email, url, user, customer, "
+            "reference (another work order), or a field type an installed plugin adds (e.g. iban)."
         ),
     ]
     label: Annotated[Label | None, describe("The field's label; defaults to its name.")] = None

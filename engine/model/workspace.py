@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from .common import LANGUAGE_PATTERN, Definition, Email, describe
+from .common import LANGUAGE_PATTERN, Definition, Duration, Email, Identity, describe
 
 Language = Annotated[str, describe("A language code, e.g. en or de-CH.", pattern=LANGUAGE_PATTERN)]
 
@@ -27,12 +27,65 @@ class Smtp(Definition, frozen=True, kw_only=True):
 ] = None
 
 
+EnvName = Annotated[str, Meta(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)]
+
+
+class Imap(Definition, frozen=True, kw_only=True):
+    """The IMAP mailbox `routecard worker --imap` fetches incoming mail from."""
+
+    host: Annotated[str, describe("Host name of the IMAP server.", max_length=255)]
+    port: Annotated[int, describe("Port of the IMAP server (993 with ssl, 143 with starttls).", ge=1, le=65535)] = 993
+    security: Annotated[
+        Literal["ssl", "starttls", "none"], describe("Connection security (none only for a server on this machine).")
+    ] = "ssl"
+    username: Annotated[str, describe("Login at the IMAP server.", max_length=255)]
+    password_env: Annotated[
+        EnvName, describe("Name of the environment variable holding the password (never the password itself).")]
+    mailbox: Annotated[str, describe("The folder to read.", min_length=1, max_length=200)] = "INBOX"
+    after: Annotated[
+        Literal["seen", "move"], describe("What happens to a fetched message: flagged \\Seen, or moved to move_to.")
+    ] = "seen"
+    move_to: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=200)] | None,
+        describe("The folder fetched messages are moved to (with after: move)."),
+    ] = None
+    interval: Annotated[int, describe("Seconds between two looks into the mailbox.", ge=5, le=3600)] = 60
+
+
+class RateLimit(Definition, frozen=True, kw_only=True):
+    """How many mails one sender may send before further ones are only kept."""
+
+    mails: Annotated[int, describe("Mails per sender within `per`.", ge=1, le=100000)] = 20
+    per: Annotated[Duration, describe("The window the mails are counted in, e.g. 1h.")] = "1h"
+
+
+class Inbound(Definition, frozen=True, kw_only=True):
+    """Incoming mail: where new mail becomes a work order, how it is received, and its limits."""
+
+    template: Annotated[Identity, describe("The template of the work order a new mail creates.")]
+    queue: Annotated[Identity | None, describe("The queue it enters (default: the template's first).")] = None
+    token_env: Annotated[
+        EnvName | None,
+        describe("Name of the environment variable holding the token of POST /api/inbound/email "
+                 "(without it the endpoint is closed)."),
+    ] = None
+    max_bytes: Annotated[int, describe(
+        "Largest raw message accepted, in bytes (at most 100 MiB).", ge=1024, le=100 * 1024 * 1024)] = 25 * 1024 * 1024
+    max_attachments: Annotated[int, describe(
+        "Most attachments kept of one message; further ones are listed but not kept.", ge=0, le=100)] = 20
+    rate_limit: Annotated[RateLimit, describe(
+        "Mails per sender; beyond it a mail is kept but creates no work order and runs no automation.")] = RateLimit()
+    imap: Annotated[Imap | None, describe("The IMAP mailbox `routecard worker --imap` reads.")] = None
+
+
 class Mail(Definition, frozen=True, kw_only=True):
     """Mail settings."""
 
     from_address: Annotated[Email, describe("Sender address of outgoing mail.")]
     from_name: Annotated[Annotated[str, Meta(max_length=200)] | None, describe("Sender name of outgoing mail.")] = None
     smtp: Annotated[Smtp | None, describe("Outgoing mail server; without it mail stays in the outbox.")] = None
+    inbound: Annotated[Inbound | None, describe(
+        "Incoming mail (POST /api/inbound/email and the IMAP poller); without it no mail is received.")] = None
 
 
 DEFAULT_FILE_TYPES = (

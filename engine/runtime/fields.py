@@ -104,6 +104,8 @@ class FieldCodec:
                 errors.append({"field": f"fields.{name}", "message": _message(str(exc), field)})
                 continue
             problem = _extra_problem(field, converted)
+            if problem is None and field.extension is not None:
+                converted, problem = field.extension.check(converted)
             if problem:
                 errors.append({"field": f"fields.{name}", "message": problem})
                 continue

@@ -21,6 +21,7 @@ from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from ..identifiers import quote
 from ..link.resolved import LinkedWorkspace, ResolvedQueue, ResolvedStep, ResolvedTemplate
 from ..model.common import PRIORITIES
+from ..plugins import Plugins, default_plugins, run_plugin_action
 from .actors import SYSTEM, Actor, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
 from .fields import FieldCodec, to_json_time
@@ -35,6 +36,8 @@ CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id
 
 ChangeListener = Callable[[Change], Awaitable[None]]
 """Called with every saved ``Change``, inside its transaction (e.g. to write outbox rows)."""
+MessageListener = Callable[[Order, str, Actor | None], Awaitable[None]]
+"""Called with every message added to a work order's thread (its kind and author), inside its transaction."""
 
 
 class Abilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,15 +55,28 @@ class Abilities(msgspec.Struct, frozen=True, kw_only=True):
 class Runtime:
     """The services of one workspace on one database."""
 
-    def __init__(self, workspace: LinkedWorkspace, db: Database) -> None:
+    def __init__(self, workspace: LinkedWorkspace, db: Database, plugins: Plugins | None = None) -> None:
         from ..comms.thread import Messages  # comms builds on the runtime; imported late to avoid a cycle
 
         self.db = db
+        self.plugins: Plugins = plugins if plugins is not None else default_plugins()
+        """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
         """Listeners of every saved change, run in its transaction (a failing one rolls it back)."""
         self.reload(workspace)
         self.messages: Messages = Messages(self)
         """The message threads of work orders: comments, replies, follow-ups, subscriptions."""
+        self.after_change.append(lambda change: self.plugins.dispatch(self, change))
+        self.after_message: list[MessageListener] = []
+        """Listeners of every message added to a thread (order, kind, author), run in its transaction."""
+        from ..automation.sla import install as install_sla  # SLA clocks: before the rules, which may read them
+
+        self.sla = install_sla(self)
+        """The SLA clocks of work orders (an ``after_change`` and ``after_message`` listener)."""
+        from ..automation.rules import RuleEngine  # rules build on the runtime too
+
+        self.rules = RuleEngine(self)
+        """The automation rules, fired from every saved change (an ``after_change`` listener)."""
 
     def reload(self, workspace: LinkedWorkspace) -> None:
         """Serve ``workspace`` (a newer applied definition version) from now on.
@@ -277,10 +293,14 @@ class Runtime:
                 await self.db.execute(
                     "INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) VALUES ({}, {}, {}, {})",
                     idempotency_key, actor.id, order_id, moment)
-        row["id"] = order_id
-        actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
-        return await self.view(Order(row, fields, actions, template, queue, codec, 1),
-                               known={actor.id: actor.login} if actor.id is not None else None)
+            row["id"] = order_id
+            actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
+            created = Change(Order(row, fields, actions, template, queue, codec, 1), actor.id,
+                             self.workspace.fingerprint)
+            created.events.append(("created", {}, state, None))
+            for listener in self.after_change:  # saved above: the listeners hear of it like of any change
+                await listener(created)
+        return await self.view(created.order, known={actor.id: actor.login} if actor.id is not None else None)
 
     async def _idempotent(self, actor: Actor, key: str) -> dict[str, Any] | None:
         if len(key) > 200:
@@ -443,12 +463,18 @@ class Runtime:
             change = Change(order, actor.id, self.workspace.fingerprint)
             result: dict[str, Any] | None = {"note": note} if note else None
             if spec.plugin and not skip:
-                result = {**(result or {}), "plugin": spec.plugin, "ran": False,
-                          "message": f"no plugin provides {spec.plugin}; processed by hand"}
+                outcome = await run_plugin_action(self, spec.plugin, await self.view(order), spec.parameters)
+                result = {**(result or {}), **outcome.as_json(spec.plugin)}
+                if outcome.ran and not outcome.ok:  # the action stays pending, its error on the order
+                    change.update_action(action, "pending", result)
+                    change.record("action_failed", {"actions": {action: "pending"}, "action_result": result})
+                    await self._save(change)
+                    return await self.view(order)
             state = "skipped" if skip else "processed"
             change.update_action(action, state, result)
             self._take(change, actor, order)
-            change.record("action_skipped" if skip else "action_processed", {"actions": {action: state}})
+            change.record("action_skipped" if skip else "action_processed", {"actions": {action: state}}
+                          | ({"action_result": result} if spec.plugin and not skip else {}))
             if all(order.state["actions"].get(a.name) != "pending" for a in step.actions) and len(step.next) == 1:
                 follow = await self._move_on(change, actor, order, step.next[0], follow_up)
             await self._save(change)

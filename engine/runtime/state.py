@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from ..compile.spec import extension_table
@@ -33,8 +35,14 @@ MERGED_KEYS = frozenset({"fields", "actions"})
 FINAL = frozenset({"completed", "cancelled"})
 
 
+CLOCK: ContextVar[Callable[[], dt.datetime] | None] = ContextVar("routecard_clock", default=None)
+"""A stand-in for the wall clock (workflow scenarios set one that moves only when told); ``None``: the real one."""
+
+
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """The current time (UTC): the stand-in ``CLOCK`` when one is set in this context."""
+    clock = CLOCK.get()
+    return clock() if clock is not None else dt.datetime.now(dt.timezone.utc)
 
 
 def _json_core(key: str, value: Any) -> Any:

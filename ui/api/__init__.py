@@ -2,8 +2,8 @@
 
 from .access import SessionController, TokenController
 from .catalog import find_customers, health, list_queues, list_templates
-from .create import template_router
+from .create import create_order_of_new_template, template_router
 from .orders import OrderController
 
-__all__ = ["OrderController", "SessionController", "TokenController", "find_customers", "health", "list_queues",
-           "list_templates", "template_router"]
+__all__ = ["OrderController", "SessionController", "TokenController", "create_order_of_new_template",
+           "find_customers", "health", "list_queues", "list_templates", "template_router"]

@@ -1,4 +1,4 @@
-"""Attachments in the JSON API: a work order's files, and downloading one.
+"""Attachments in the JSON API: a work order's files, uploading them, and downloading one.
 
 Both answer 404 with the same body for a file (or order) that does not exist and for
 one the caller may not see. Downloads carry the same protective headers as the
@@ -7,15 +7,19 @@ screens' (``ui.web.files.file_response``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO, cast
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import PathParameter
 
+from engine.errors import Invalid
 from engine.runtime import Actor
+from engine.runtime.attachments import Upload
 
-from ..web.files import FilesDep, file_response
+from ..web.files import UPLOAD_REQUEST_MAX, FilesDep, file_response
+from ..web.forms import MAX_FILES
 
 Number = Annotated[str, PathParameter(max_length=60, description="the work order's number, e.g. DS-100001")]
 AttachmentId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="the attachment's id")]
@@ -61,5 +65,28 @@ async def download_attachment(request: Request[Actor, Any, Any], files: FilesDep
     return file_response(row, stream)
 
 
-ATTACHMENT_HANDLERS = (list_attachments, download_attachment)
+@post("/api/orders/{number:str}/attachments", status_code=201, tags=["attachments"],
+      request_max_body_size=UPLOAD_REQUEST_MAX, summary="Attach files to the work order",
+      description="A multipart body with one or more parts named `file` (at most 20). Each is checked like any "
+                  "upload (size limit, type detected from the content); if one is refused (422, naming it), "
+                  "none is kept. Needs the right to edit the work order.")
+async def upload_attachments(request: Request[Actor, Any, Any], files: FilesDep, number: Number) -> list[Attachment]:
+    actor = request.user
+    await files.check_edit(actor, number)
+    form = await request.form()
+    uploads = [Upload(cast(BinaryIO, value.file), str(value.filename or "file"), "file")
+               for key, value in form.multi_items() if key == "file" and isinstance(value, UploadFile)]
+    if not uploads or len(uploads) > MAX_FILES:
+        raise Invalid("send 1 to 20 files as multipart parts named `file`",
+                      [{"field": "file", "message": f"expected 1 to {MAX_FILES} files, got {len(uploads)}"}])
+    staged = await files.stage(uploads)
+    async with files.saving(staged):
+        order = await files.check_edit(actor, number)  # again, inside the transaction
+        ids = await files.insert(actor, staged, order.id)
+        await files.attach(actor, ids, staged, number, order.version)
+    rows = {r["id"]: r for r in await files.of_order(actor, number)}
+    return [_attachment(rows[i]) for i in ids]
+
+
+ATTACHMENT_HANDLERS = (list_attachments, download_attachment, upload_attachments)
 """The API's attachment routes."""

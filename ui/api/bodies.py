@@ -67,6 +67,10 @@ class CancelBody(Body):
     reason: Annotated[str, Meta(max_length=300)] | None = None
 
 
+class MacroBody(Body):
+    version: Version
+
+
 class LinkBody(Body):
     number: Annotated[str, Meta(max_length=60, description="the other work order's number")]
 

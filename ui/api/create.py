@@ -13,12 +13,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Router, post
+from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException
-from litestar.params import BodyKwarg, HeaderParameter
+from litestar.params import BodyKwarg, FromPath, HeaderParameter
 from msgspec import Meta
 
-from engine.errors import Invalid
+from engine.errors import Invalid, NotFound
 from engine.link.resolved import ResolvedTemplate
 from engine.runtime import Actor
 from engine.runtime.fields import FieldCodec
@@ -70,10 +71,20 @@ def order_struct(template: ResolvedTemplate, fields: type[msgspec.Struct]) -> ty
     )
 
 
-def _precheck(codec: FieldCodec) -> Callable[[Request[Actor, Any, Any]], Awaitable[None]]:
-    """A ``before_request`` hook: parse the body and let the service report every field problem."""
+def _precheck(template: str | None) -> Callable[[Request[Actor, Any, Any]], Awaitable[None]]:
+    """A ``before_request`` hook: parse the body and let the service report every field problem.
+
+    The fields are checked against the definitions served now (``runtime.codecs``), not
+    those the route was built from, so an applied change counts from the next request on.
+    ``template`` ``None``: the template is the route's ``template`` path parameter.
+    """
 
     async def check(request: Request[Actor, Any, Any]) -> None:
+        runtime = request.app.state.runtime
+        name = template if template is not None else str(request.path_params["template"])
+        codec: FieldCodec | None = runtime.codecs.get(name)
+        if codec is None:
+            raise NotFound(f"no template {name}")
         raw = await request.body()
         try:
             data = msgspec.json.decode(raw) if raw.strip() else {}
@@ -104,18 +115,40 @@ def template_router(template: ResolvedTemplate, codec: FieldCodec) -> Router:
     async def create_order(
         request: Request[Actor, Any, Any],
         runtime: RuntimeDep,
-        data: Any,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
     ) -> dict[str, Any]:
         return await runtime.create(request.user, name, request.state[RAW_BODY], idempotency_key)
 
+    def documented_body(data: Any) -> None:
+        """Never called: it carries the body's shape into the OpenAPI document (Litestar reads a
+        dependency's ``data``). The body itself is checked by the precheck against the definitions
+        served at the time, so fields added or changed by a later ``apply`` are accepted."""
+
     # The runtime-built types go in after the fact: the body and answer shapes of this template.
     body: Any = Annotated[body_type, BodyKwarg(media_type=RequestEncodingType.JSON)]  # JSONBody[body_type]
-    create_order.__annotations__.update({"data": body, "return": result_type})
+    documented_body.__annotations__.update({"data": body})
+    create_order.__annotations__.update({"return": result_type})
     handler = post(
         "/orders", status_code=201, operation_id=f"create_{name}", summary=f"Create a {label} work order",
         description=f"Creates a work order of template `{name}` in its queue "
                     f"({', '.join(template.queues)}). The same `Idempotency-Key` returns the same order.",
-        before_request=_precheck(codec), tags=["orders"],
+        before_request=_precheck(name), tags=["orders"],
+        dependencies={"documented_body": Provide(documented_body, sync_to_thread=False)},
     )(create_order)
     return Router(path=f"/api/templates/{name}", route_handlers=[handler])
+
+
+@post("/api/templates/{template:str}/orders", status_code=201, before_request=_precheck(None),
+      include_in_schema=False)
+async def create_order_of_new_template(
+    request: Request[Actor, Any, Any],
+    runtime: RuntimeDep,
+    template: FromPath[str],
+    idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
+) -> dict[str, Any]:
+    """Create a work order of a template added by definitions applied after the server started.
+
+    Templates known at start have their own route (with their fields in the OpenAPI
+    document); this one serves the others until the next restart documents them too.
+    """
+    return await runtime.create(request.user, template, request.state[RAW_BODY], idempotency_key)

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET
 
+from engine.automation.macros import apply_macro
 from engine.errors import BadQuery, Invalid
 from engine.runtime import Actor
 from engine.runtime.views import FILTERS, counts, list_orders
@@ -19,6 +20,7 @@ from .bodies import (
     AssignBody,
     CancelBody,
     LinkBody,
+    MacroBody,
     OrderPatch,
     ReturnBody,
     set_values,
@@ -93,6 +95,12 @@ class OrderController(Controller):
     async def cancel(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, number: Number,
                      data: JSONBody[CancelBody]) -> dict[str, Any]:
         return await runtime.cancel(request.user, number, data.version, data.reason)
+
+    @post("/{number:str}/macros/{name:str}", status_code=200,
+          summary="Apply a macro: its actions all at once, or none of them")
+    async def macro(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, number: Number,
+                    name: FromPath[str], data: JSONBody[MacroBody]) -> dict[str, Any]:
+        return await apply_macro(runtime, request.user, number, data.version, name)
 
     @get("/{number:str}/links", summary="The work orders linked to this one")
     async def links(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, number: Number) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from engine.errors import BadQuery
+from engine.automation.sla import sla_due
 from engine.model.common import PRIORITIES
 from engine.runtime import Actor
 from engine.runtime.views import FILTERS, counts, list_orders
@@ -55,10 +56,19 @@ def link_filters(filters: dict[str, str]) -> dict[str, str]:
     return filters if "status" in filters else {**filters, "status": ANY}
 
 
+async def with_sla_due(runtime: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The listed orders with their nearest SLA deadline (``item["sla"]``: due_at, state, overdue; or None)."""
+    due = await sla_due(runtime.db, [item["number"] for item in items])
+    for item in items:
+        item["sla"] = due.get(item["number"])
+    return items
+
+
 async def _list_values(request: Request[Actor, Any, Any], runtime: Any) -> dict[str, Any]:
     filters, sort, cursor = _selection(request)
     result = await list_orders(runtime, request.user, filters=filters, sort=sort, cursor=cursor, limit=PAGE_SIZE)
     workspace = runtime.workspace
+    await with_sla_due(runtime, result["items"])
     return {
         "filters": filters, "base": link_filters(filters), "sort": sort, "items": result["items"], "next_cursor": result["next_cursor"],
         "columns": COLUMNS, "priorities": PRIORITIES, "statuses": STATUSES, "any_status": ANY, "templates": workspace.templates, "queues": workspace.queues,

@@ -11,6 +11,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.automation.macros import macros_for
+from engine.automation.sla import sla_status
+from engine.labels import label_map
 from engine.link.resolved import ResolvedField, ResolvedQueue, ResolvedStep, ResolvedTemplate
 from engine.model.common import PRIORITIES
 from engine.runtime import Actor, Runtime
@@ -221,6 +224,41 @@ def moves(page: Page, order: Mapping[str, Any], queue: ResolvedQueue | None) -> 
     }
 
 
+def _span_words(page: Page, seconds: float) -> str:
+    """A span of business time as "2 d 3 h", "3 h 20 min" or "12 min" (hours of 60 minutes, days of 24 h)."""
+    minutes = max(1, int(abs(seconds) // 60))
+    days, hours, rest = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return page.gettext("%(days)s d %(hours)s h", days=days, hours=hours)
+    if hours:
+        return page.gettext("%(hours)s h %(minutes)s min", hours=hours, minutes=rest)
+    return page.gettext("%(minutes)s min", minutes=rest)
+
+
+async def sla_panel(runtime: Runtime, page: Page, number: str) -> dict[str, Any] | None:
+    """The order's SLA as the page shows it: its name, the nearest target, time left or overdue, paused."""
+    status = await sla_status(runtime, number)
+    if status is None:
+        return None
+    label = page.label(label_map(status["label"], runtime.workspace.settings.language), status["name"])
+    target = str(status["target"] or "")
+    targets = {"first_response": page.gettext("first response"), "next_response": page.gettext("next response"),
+               "resolution": page.gettext("resolution")}
+    target_words = targets.get(target) or (page.gettext("step %(step)s", step=target.removeprefix("step:"))
+                                           if target.startswith("step:") else target)
+    left = status["left"]
+    if status["state"] == "stopped":
+        text = page.gettext("stopped")
+    elif left is None:
+        text = page.gettext("all targets met")
+    elif left < 0:
+        text = page.gettext("overdue by %(time)s", time=_span_words(page, left))
+    else:
+        text = page.gettext("%(time)s left", time=_span_words(page, left))
+    return {**status, "label_text": label, "target_words": target_words, "text": text,
+            "overdue": left is not None and left < 0}
+
+
 async def order_context(runtime: Runtime, actor: Actor, page: Page, order: dict[str, Any], *,
                         with_trail: bool = True) -> dict[str, Any]:
     """Everything the work-order page and its fragments show of ``order`` (as ``Runtime.view`` gives it)."""
@@ -258,8 +296,12 @@ async def order_context(runtime: Runtime, actor: Actor, page: Page, order: dict[
         "errors": {}, "editing": None, "section_editing": None, "confirming": False, "conflict": None,
         "priorities": PRIORITIES, "decimal_pattern": decimal_pattern, **abilities(runtime, actor, order, template),
         "header_parts": HEADER_PARTS, "link_error": None, "link_value": "",
+        "macros": [(m.name, page.label(label_map(m.label, workspace.settings.language), m.name), m.description)
+                   for m in macros_for(runtime, order["template"])],
         "links": await runtime.links(actor, order["number"]),
         "files": await _files(runtime, order, fields), "upload_limit": size_words(workspace.settings.attachments.max_size),
+        "plugin_panels": await runtime.plugins.order_panels(order, workspace.settings),
+        "sla": await sla_panel(runtime, page, order["number"]) if actor.is_staff else None,
     }
 
 

@@ -23,7 +23,7 @@ from engine.runtime.views import counts, list_orders
 
 from ..deps import RuntimeDep
 from .common import environment, page_for
-from .manager import ANY, COLUMNS, PAGE_SIZE, STATUSES, link_filters
+from .manager import ANY, COLUMNS, PAGE_SIZE, STATUSES, link_filters, with_sla_due
 from .render import render, render_block
 
 MAX_ROWS_PER_GROUP = 100
@@ -38,7 +38,7 @@ async def my_work(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> Res
     return render(environment(), page_for(request, runtime), "manager.html",
                   counts=await counts(runtime, request.user, final=False), counts_complete=False,
                   statuses=STATUSES, filters=filters, base=link_filters(filters),
-                  sort="-created_at", items=result["items"], next_cursor=result["next_cursor"], columns=COLUMNS,
+                  sort="-created_at", items=await with_sla_due(runtime, result["items"]), next_cursor=result["next_cursor"], columns=COLUMNS,
                   priorities=PRIORITIES, any_status=ANY, templates=workspace.templates, queues=workspace.queues)
 
 

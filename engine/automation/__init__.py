@@ -1,0 +1,1 @@
+"""Automation: rules, conditions, actions, macros, SLAs, calendars and the job scheduler."""

@@ -1,0 +1,239 @@
+"""Conditions compiled to Python closures: one closure per test, specialised per operator.
+
+``compile_condition`` turns a checked ``Condition`` into a function of the order's
+*facts* (``Facts``: values by name, typed as Python values) that answers ``True`` or
+``False``. Literals are converted once, when compiling, to the type of the field they
+are compared with (decimals as ``Decimal``, dates as ``date``, date-times as aware
+``datetime``), so evaluating is a comparison and nothing more: no interpretation loop,
+no ``eval``. Regular expressions are refused when they can backtrack catastrophically
+(the linker's ``regex_problem``) and only see the first ``MAX_MATCH_INPUT`` characters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from ..link.conditions import CORE_ATTRIBUTES
+from ..link.values import regex_problem
+from ..model.automation import OPERATORS, Condition
+
+Facts = Mapping[str, Any]
+"""The order's values by name (custom fields and core attributes) and ``changed``: the names an event changed."""
+Test = Callable[[Facts], bool]
+
+MAX_MATCH_INPUT = 10_000
+"""``matches`` looks at no more than this many characters of a value."""
+TEXT_TYPES = frozenset({"input", "text", "email", "url", "select"})
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be compiled (the linker reports these with locations first)."""
+
+
+def _always(facts: Facts) -> bool:
+    return True
+
+
+def to_python(kind: str, value: Any) -> Any:
+    """A value of a field of type ``kind`` (from a definition or JSON) as the Python value facts hold."""
+    if value is None:
+        return None
+    if kind == "decimal" and not isinstance(value, Decimal):
+        return Decimal(str(value))
+    if kind == "date" and isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    if kind == "datetime" and isinstance(value, str):
+        moment = dt.datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    if kind == "datetime" and isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    if kind == "number" and isinstance(value, str):
+        return int(value)
+    return value
+
+
+def compile_condition(condition: Condition | None, types: Mapping[str, str] | None = None) -> Test:
+    """A closure testing ``condition`` on facts; ``types`` gives custom fields' types by name.
+
+    Core attributes (priority, status, owner, created_at, ...) are typed by themselves.
+    ``None`` compiles to a test that always holds.
+    """
+    if condition is None:
+        return _always
+    return _compile(condition, dict(types or {}))
+
+
+def _compile(condition: Condition, types: dict[str, str]) -> Test:
+    if condition.all is not None:
+        return _all([_compile(c, types) for c in condition.all])
+    if condition.any is not None:
+        fused = _fused_contains(condition.any, types)
+        return fused or _any([_compile(c, types) for c in condition.any])
+    if condition.not_ is not None:
+        inverted = _inverted(condition.not_)
+        if inverted is not None:
+            return _compile(inverted, types)
+        inner = _compile(condition.not_, types)
+        return lambda f: not inner(f)
+    name = condition.field
+    if name is None:
+        raise ConditionError("a condition needs all, any, not or field")
+    operators = [op for op in OPERATORS if getattr(condition, op) is not None]
+    if len(operators) != 1:
+        raise ConditionError(f"the test of `{name}` needs exactly one operator")
+    operator = operators[0]
+    kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else types.get(name, "input")
+    return _test(name, kind, operator, getattr(condition, operator))
+
+
+INVERSE = {"equals": "not_equals", "not_equals": "equals", "in_": "not_in", "not_in": "in_"}
+"""Operators whose negation is another operator (``not`` then costs nothing at evaluation)."""
+
+
+def _inverted(condition: Condition) -> Condition | None:
+    """``not condition`` as one test, when an operator says exactly that (never for gt/lt: None differs)."""
+    if condition.field is None:
+        return None
+    operators = [op for op in OPERATORS if getattr(condition, op) is not None]
+    if len(operators) != 1:
+        return None
+    operator = operators[0]
+    if operator in INVERSE:
+        return msgspec.structs.replace(condition, **{operator: None, INVERSE[operator]: getattr(condition, operator)})
+    if operator in ("empty", "changed"):
+        return msgspec.structs.replace(condition, **{operator: not getattr(condition, operator)})
+    return None
+
+
+def _fused_contains(parts: tuple[Condition, ...], types: dict[str, str]) -> Test | None:
+    """``any`` of ``contains`` tests on one text field: the text is case-folded once for all of them."""
+    if len(parts) < 2 or any(p.field is None or p.contains is None or p.field != parts[0].field for p in parts):
+        return None
+    name = parts[0].field
+    assert name is not None
+    kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else types.get(name, "input")
+    if kind == "multiselect" or any(
+            sum(getattr(p, op) is not None for op in OPERATORS) != 1 for p in parts):
+        return None
+    needles = tuple(str(p.contains).casefold() for p in parts)
+    if len(needles) == 2:
+        first, second = needles
+        return lambda f: isinstance(v := f.get(name), str) and (first in (t := v.casefold()) or second in t)
+
+    def some(f: Facts) -> bool:
+        value = f.get(name)
+        if not isinstance(value, str):
+            return False
+        text = value.casefold()
+        for needle in needles:
+            if needle in text:
+                return True
+        return False
+    return some
+
+
+def _all(tests: list[Test]) -> Test:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda f: a(f) and b(f)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda f: a(f) and b(f) and c(f)
+    items = tuple(tests)
+
+    def every(f: Facts) -> bool:
+        for test in items:
+            if not test(f):
+                return False
+        return True
+    return every
+
+
+def _any(tests: list[Test]) -> Test:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda f: a(f) or b(f)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda f: a(f) or b(f) or c(f)
+    items = tuple(tests)
+
+    def some(f: Facts) -> bool:
+        for test in items:
+            if test(f):
+                return True
+        return False
+    return some
+
+
+def _test(name: str, kind: str, operator: str, literal: Any) -> Test:  # noqa: C901 - one branch per operator
+    """The closure of one field, one operator; the literal converted once."""
+    if operator == "empty":
+        if literal:
+            return lambda f: f.get(name) in (None, "", [])
+        return lambda f: f.get(name) not in (None, "", [])
+    if operator == "changed":
+        if literal:
+            return lambda f: name in f["changed"]
+        return lambda f: name not in f["changed"]
+    if operator == "matches":
+        problem = regex_problem(literal)
+        if problem:
+            raise ConditionError(problem)
+        search = re.compile(literal).search
+        return lambda f: isinstance(v := f.get(name), str) and search(v[:MAX_MATCH_INPUT]) is not None
+    if operator == "contains":
+        if kind == "multiselect":
+            return lambda f: literal in (f.get(name) or ())
+        needle = str(literal).casefold()
+        return lambda f: isinstance(v := f.get(name), str) and needle in v.casefold()
+    if operator in ("in_", "not_in"):
+        options = frozenset(to_python(kind, item) for item in literal)
+        if kind == "multiselect":  # one of the chosen options is (none is) among these
+            if operator == "in_":
+                return lambda f: not options.isdisjoint(f.get(name) or ())
+            return lambda f: options.isdisjoint(f.get(name) or ())
+        if operator == "in_":
+            return lambda f: f.get(name) in options
+        return lambda f: f.get(name) not in options
+    if kind == "multiselect" and operator in ("equals", "not_equals"):
+        chosen = frozenset(literal if isinstance(literal, list) else [literal])
+        if operator == "equals":
+            return lambda f: frozenset(f.get(name) or ()) == chosen
+        return lambda f: frozenset(f.get(name) or ()) != chosen
+    value = to_python(kind, literal)
+    if operator == "equals":
+        return lambda f: f.get(name) == value
+    if operator == "not_equals":
+        return lambda f: f.get(name) != value
+    if operator == "gt":
+        return lambda f: (v := f.get(name)) is not None and v > value
+    if operator == "gte":
+        return lambda f: (v := f.get(name)) is not None and v >= value
+    if operator == "lt":
+        return lambda f: (v := f.get(name)) is not None and v < value
+    if operator == "lte":
+        return lambda f: (v := f.get(name)) is not None and v <= value
+    raise ConditionError(f"unknown operator {operator}")  # pragma: no cover - OPERATORS is closed
+
+
+def condition_fields(condition: Condition | None) -> frozenset[str]:
+    """Every field name a condition tests (to know which facts it needs)."""
+    if condition is None:
+        return frozenset()
+    names: set[str] = set()
+    for part in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
+        names |= condition_fields(part)
+    if condition.field is not None:
+        names.add(condition.field)
+    return frozenset(names)

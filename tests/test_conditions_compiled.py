@@ -1,0 +1,205 @@
+"""Compiled conditions: every operator on every type it applies to, true and false cases (table-driven)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+
+from engine.automation.conditions import (
+    MAX_MATCH_INPUT,
+    ConditionError,
+    compile_condition,
+    condition_fields,
+    to_python,
+)
+from engine.model.automation import Condition
+
+TYPES = {"total": "decimal", "count": "number", "due": "date", "shipped": "datetime", "kind": "select",
+         "tags": "multiselect", "no_tags": "multiselect", "note": "text", "vip": "boolean", "email": "email"}
+UTC = dt.timezone.utc
+FACTS: dict[str, Any] = {
+    "total": Decimal("1500.00"), "count": 3, "due": dt.date(2026, 3, 5),
+    "shipped": dt.datetime(2026, 3, 4, 7, 30, tzinfo=UTC), "kind": "bug", "tags": ["web", "urgent"],
+    "note": "The Shop checkout is DOWN", "vip": True, "email": "a@acme.example", "empty_text": "",
+    "nothing": None, "no_tags": [], "priority": "high", "status": "open", "owner": "anna",
+    "created_at": dt.datetime(2026, 3, 1, 8, 0, tzinfo=UTC), "changed": {"total", "priority"},
+}
+
+
+def cond(data: dict[str, Any]) -> Condition:
+    return msgspec.convert(data, Condition)
+
+
+CASES: list[tuple[str, dict[str, Any], bool]] = [
+    # equals / not_equals, typed
+    ("decimal equals (other scale)", {"field": "total", "equals": "1500"}, True),
+    ("decimal equals number literal", {"field": "total", "equals": 1500.0}, True),
+    ("decimal equals differs", {"field": "total", "equals": "1500.01"}, False),
+    ("number equals", {"field": "count", "equals": 3}, True),
+    ("number equals differs", {"field": "count", "equals": 4}, False),
+    ("date equals text literal", {"field": "due", "equals": "2026-03-05"}, True),
+    ("date equals differs", {"field": "due", "equals": "2026-03-06"}, False),
+    ("datetime equals in another offset", {"field": "shipped", "equals": "2026-03-04T08:30:00+01:00"}, True),
+    ("datetime equals naive means UTC", {"field": "shipped", "equals": "2026-03-04T07:30:00"}, True),
+    ("datetime equals differs", {"field": "shipped", "equals": "2026-03-04T08:30:00"}, False),
+    ("select equals", {"field": "kind", "equals": "bug"}, True),
+    ("select equals differs", {"field": "kind", "equals": "feature"}, False),
+    ("boolean equals", {"field": "vip", "equals": True}, True),
+    ("boolean equals false", {"field": "vip", "equals": False}, False),
+    ("core equals", {"field": "priority", "equals": "high"}, True),
+    ("multiselect equals as set", {"field": "tags", "equals": ["urgent", "web"]}, True),
+    ("multiselect equals subset", {"field": "tags", "equals": ["web"]}, False),
+    ("not_equals", {"field": "kind", "not_equals": "feature"}, True),
+    ("not_equals same", {"field": "kind", "not_equals": "bug"}, False),
+    ("not_equals on missing value", {"field": "nothing", "not_equals": "x"}, True),
+    ("decimal not_equals same value", {"field": "total", "not_equals": "1500.0"}, False),
+    ("multiselect not_equals", {"field": "tags", "not_equals": ["web"]}, True),
+    # in / not_in
+    ("in", {"field": "kind", "in": ["feature", "bug"]}, True),
+    ("in misses", {"field": "kind", "in": ["feature", "question"]}, False),
+    ("decimal in", {"field": "total", "in": ["10", "1500.0"]}, True),
+    ("date in", {"field": "due", "in": ["2026-03-05"]}, True),
+    ("in on missing value", {"field": "nothing", "in": ["x"]}, False),
+    ("multiselect in: one chosen is listed", {"field": "tags", "in": ["urgent", "mobile"]}, True),
+    ("multiselect in: none chosen is listed", {"field": "tags", "in": ["mobile"]}, False),
+    ("multiselect not_in", {"field": "tags", "not_in": ["mobile"]}, True),
+    ("multiselect not_in hits", {"field": "tags", "not_in": ["web"]}, False),
+    ("multiselect in on no options", {"field": "no_tags", "in": ["web"]}, False),
+    ("not_in", {"field": "kind", "not_in": ["feature"]}, True),
+    ("not_in hits", {"field": "kind", "not_in": ["bug"]}, False),
+    # ordered comparisons, each side of the boundary
+    ("decimal gt", {"field": "total", "gt": "1000"}, True),
+    ("decimal gt equal", {"field": "total", "gt": "1500"}, False),
+    ("decimal gte equal", {"field": "total", "gte": "1500.00"}, True),
+    ("decimal gte above", {"field": "total", "gte": "1500.01"}, False),
+    ("decimal lt", {"field": "total", "lt": 2000}, True),
+    ("decimal lt equal", {"field": "total", "lt": 1500}, False),
+    ("decimal lte equal", {"field": "total", "lte": 1500}, True),
+    ("decimal lte below", {"field": "total", "lte": "1499.99"}, False),
+    ("number gt (not as text: 3 > 20 is false)", {"field": "count", "gt": 20}, False),
+    ("number lt", {"field": "count", "lt": 20}, True),
+    ("number gte", {"field": "count", "gte": 3}, True),
+    ("number lte", {"field": "count", "lte": 2}, False),
+    ("date gt", {"field": "due", "gt": "2026-03-04"}, True),
+    ("date gt same day", {"field": "due", "gt": "2026-03-05"}, False),
+    ("date lt", {"field": "due", "lt": "2026-12-01"}, True),
+    ("date lte", {"field": "due", "lte": "2026-03-04"}, False),
+    ("datetime gt across offsets", {"field": "shipped", "gt": "2026-03-04T08:00:00+01:00"}, True),
+    ("datetime lt across offsets", {"field": "shipped", "lt": "2026-03-04T08:00:00+01:00"}, False),
+    ("datetime gte same instant", {"field": "shipped", "gte": "2026-03-04T07:30:00Z"}, True),
+    ("datetime lte before", {"field": "shipped", "lte": "2026-03-04T07:29:59Z"}, False),
+    ("core created_at lt", {"field": "created_at", "lt": "2026-03-02T00:00:00Z"}, True),
+    ("gt on missing value", {"field": "nothing", "gt": 1}, False),
+    ("lt on missing value", {"field": "nothing", "lt": 1}, False),
+    # contains
+    ("text contains, any case", {"field": "note", "contains": "checkout"}, True),
+    ("text contains upper", {"field": "note", "contains": "down"}, True),
+    ("text contains misses", {"field": "note", "contains": "basket"}, False),
+    ("multiselect contains", {"field": "tags", "contains": "urgent"}, True),
+    ("multiselect contains misses", {"field": "tags", "contains": "mobile"}, False),
+    ("contains on missing value", {"field": "nothing", "contains": "x"}, False),
+    # matches
+    ("matches", {"field": "email", "matches": r"@acme\.example$"}, True),
+    ("matches misses", {"field": "email", "matches": r"@other\.example$"}, False),
+    ("matches case flag", {"field": "note", "matches": r"(?i)\bdown\b"}, True),
+    ("matches is case-sensitive by default", {"field": "note", "matches": r"\bdown\b"}, False),
+    ("matches on missing value", {"field": "nothing", "matches": "x"}, False),
+    # empty
+    ("empty on None", {"field": "nothing", "empty": True}, True),
+    ("empty on empty text", {"field": "empty_text", "empty": True}, True),
+    ("empty on empty list", {"field": "no_tags", "empty": True}, True),
+    ("empty on a value", {"field": "kind", "empty": True}, False),
+    ("not empty on a value", {"field": "kind", "empty": False}, True),
+    ("not empty on None", {"field": "nothing", "empty": False}, False),
+    ("empty on a field absent from the facts", {"field": "absent", "empty": True}, True),
+    # changed
+    ("changed", {"field": "total", "changed": True}, True),
+    ("changed misses", {"field": "count", "changed": True}, False),
+    ("unchanged", {"field": "count", "changed": False}, True),
+    ("unchanged misses", {"field": "priority", "changed": False}, False),
+    # all / any / not, including the loop forms (more than three parts)
+    ("all true", {"all": [{"field": "vip", "equals": True}, {"field": "count", "gt": 1}]}, True),
+    ("all one false", {"all": [{"field": "vip", "equals": True}, {"field": "count", "gt": 5}]}, False),
+    ("all of four", {"all": [{"field": "vip", "equals": True}, {"field": "count", "gt": 1},
+                             {"field": "kind", "equals": "bug"}, {"field": "total", "gt": 1}]}, True),
+    ("all of four, last false", {"all": [{"field": "vip", "equals": True}, {"field": "count", "gt": 1},
+                                         {"field": "kind", "equals": "bug"}, {"field": "total", "gt": 10000}]}, False),
+    ("any one true", {"any": [{"field": "vip", "equals": False}, {"field": "count", "gt": 1}]}, True),
+    ("any none true", {"any": [{"field": "vip", "equals": False}, {"field": "count", "gt": 5}]}, False),
+    ("any of three", {"any": [{"field": "vip", "equals": False}, {"field": "count", "gt": 5},
+                              {"field": "kind", "equals": "bug"}]}, True),
+    ("any of four none", {"any": [{"field": "vip", "equals": False}, {"field": "count", "gt": 5},
+                                  {"field": "kind", "equals": "x"}, {"field": "total", "lt": 1}]}, False),
+    ("any of four last", {"any": [{"field": "vip", "equals": False}, {"field": "count", "gt": 5},
+                                  {"field": "kind", "equals": "x"}, {"field": "total", "gt": 1}]}, True),
+    ("all of one", {"all": [{"field": "kind", "equals": "bug"}]}, True),
+    # any of contains on one field (fused), and not as the inverse operator
+    ("any contains, second hits", {"any": [{"field": "note", "contains": "basket"},
+                                           {"field": "note", "contains": "SHOP"}]}, True),
+    ("any contains, none hits", {"any": [{"field": "note", "contains": "basket"},
+                                         {"field": "note", "contains": "cart"}]}, False),
+    ("any of three contains, last hits", {"any": [{"field": "note", "contains": "a1"},
+                                                  {"field": "note", "contains": "b2"},
+                                                  {"field": "note", "contains": "down"}]}, True),
+    ("any of three contains, none", {"any": [{"field": "note", "contains": "a1"}, {"field": "note", "contains": "b2"},
+                                             {"field": "note", "contains": "c3"}]}, False),
+    ("any contains on missing value", {"any": [{"field": "nothing", "contains": "a"},
+                                               {"field": "nothing", "contains": "b"}]}, False),
+    ("any contains on a multiselect", {"any": [{"field": "tags", "contains": "x"},
+                                               {"field": "tags", "contains": "web"}]}, True),
+    ("any contains on two fields", {"any": [{"field": "email", "contains": "shop"},
+                                            {"field": "note", "contains": "shop"}]}, True),
+    ("not in", {"not": {"field": "kind", "in": ["bug", "feature"]}}, False),
+    ("not not_in", {"not": {"field": "kind", "not_in": ["bug"]}}, True),
+    ("not not_equals", {"not": {"field": "kind", "not_equals": "bug"}}, True),
+    ("not empty", {"not": {"field": "nothing", "empty": True}}, False),
+    ("not changed", {"not": {"field": "total", "changed": True}}, False),
+    ("not gt on missing value", {"not": {"field": "nothing", "gt": 1}}, True),
+    ("not lte on missing value", {"not": {"field": "nothing", "lte": 1}}, True),
+    ("not contains", {"not": {"field": "note", "contains": "shop"}}, False),
+    ("not", {"not": {"field": "kind", "equals": "bug"}}, False),
+    ("not not", {"not": {"not": {"field": "kind", "equals": "bug"}}}, True),
+    ("nested", {"all": [{"field": "email", "matches": "@acme"},
+                        {"any": [{"field": "note", "contains": "shop"}, {"field": "note", "contains": "basket"}]}]},
+     True),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), [pytest.param(d, e, id=name) for name, d, e in CASES])
+def test_operator(data: dict[str, Any], expected: bool) -> None:
+    test = compile_condition(cond(data), TYPES)
+    assert test(FACTS) is expected
+
+
+def test_no_condition_always_holds() -> None:
+    assert compile_condition(None)(FACTS) is True
+
+
+def test_literals_are_converted_once_to_the_fields_type() -> None:
+    assert to_python("decimal", "1.50") == Decimal("1.5")
+    assert to_python("date", "2026-03-05") == dt.date(2026, 3, 5)
+    assert to_python("datetime", "2026-03-05T10:00:00") == dt.datetime(2026, 3, 5, 10, tzinfo=UTC)
+    assert to_python("number", "7") == 7
+    assert to_python("select", "x") == "x"
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(\w*)*x", r"(x{1,3}){2,}"])
+def test_catastrophic_regex_is_refused(pattern: str) -> None:
+    with pytest.raises(ConditionError, match="exponential"):
+        compile_condition(cond({"field": "note", "matches": pattern}), TYPES)
+
+
+def test_matches_looks_at_a_bounded_prefix() -> None:
+    test = compile_condition(cond({"field": "note", "matches": "needle"}), TYPES)
+    assert test({"note": "x" * 10 + "needle"}) is True
+    assert test({"note": "x" * MAX_MATCH_INPUT + "needle"}) is False
+
+
+def test_condition_fields_lists_every_tested_field() -> None:
+    data = {"all": [{"field": "owner", "equals": "a"}, {"not": {"field": "customer", "empty": True}},
+                    {"any": [{"field": "total", "gt": 1}]}]}
+    assert condition_fields(cond(data)) == {"owner", "customer", "total"}
