@@ -184,6 +184,11 @@ class Plugins:
         log.error("plugin %s: %s failed: %s", plugin, hook, reason)
 
     @property
+    def condition_functions(self) -> dict[str, Callable[[Any], Any]]:
+        """The condition functions by name, as conditions call them."""
+        return {name: item.function for name, item in self.conditions.items()}
+
+    @property
     def failures(self) -> dict[str, list[str]]:
         """The recorded hook failures, by plugin."""
         return {name: list(info.failures) for name, info in self.info.items() if info.failures}

@@ -49,7 +49,7 @@ def open_workspace(root: Path, diagnostics: Diagnostics | None = None, *,
         diagnostics.error(workspace_documents[1].locate(), f"{WORKSPACE_FILE} must hold exactly one document")
     if diagnostics or settings is None:
         raise DefinitionError(diagnostics.items)
-    linked = link(settings, checked, diagnostics, plugins.field_types)
+    linked = link(settings, checked, diagnostics, plugins.field_types, plugins.conditions)
     if linked is None:
         raise DefinitionError(diagnostics.items)
     return linked

@@ -203,3 +203,22 @@ def test_condition_fields_lists_every_tested_field() -> None:
     data = {"all": [{"field": "owner", "equals": "a"}, {"not": {"field": "customer", "empty": True}},
                     {"any": [{"field": "total", "gt": 1}]}]}
     assert condition_fields(cond(data)) == {"owner", "customer", "total"}
+
+
+def test_a_plugin_condition_function_is_applied_before_the_operator() -> None:
+    def country(value: Any) -> str | None:
+        if value == "boom":
+            raise ValueError("cannot read it")
+        return str(value)[:2] if value else None
+
+    functions = {"country": country}
+    domestic = compile_condition(Condition(field="iban", function="country", in_=("DE", "AT")), {"iban": "input"},
+                                 functions)
+    facts: dict[str, Any] = {"changed": frozenset()}
+    assert domestic({**facts, "iban": "DE89"}) and domestic({**facts, "iban": "AT61"})
+    assert not domestic({**facts, "iban": "GB82"}) and not domestic({**facts, "iban": None})
+    assert not domestic({**facts, "iban": "boom"})  # a failing function makes the test false, it never raises
+    flag = compile_condition(Condition(field="iban", function="country", equals="GB"), {"iban": "input"}, functions)
+    assert flag({**facts, "iban": "GB82"}) and not flag({**facts, "iban": "DE89"})
+    with pytest.raises(ConditionError, match="no installed plugin provides the condition function `nope`"):
+        compile_condition(Condition(field="iban", function="nope", equals="GB"), {"iban": "input"}, functions)

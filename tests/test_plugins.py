@@ -51,6 +51,14 @@ ORDERS = """
       - name: hostname
         type: input
     ---
+    # a condition function of the plugin: orders paid from a German or Austrian account
+    kind: Rule
+    name: domestic_debit
+    on: [created]
+    when: {field: billing_iban, function: iban_country, in: [DE, AT]}
+    do:
+      - comment: {text: Domestic direct debit.}
+    ---
     kind: Queue
     name: servers
     templates: [server_order]
@@ -126,11 +134,13 @@ def test_the_example_plugin_is_found_through_its_entry_point(capsys: pytest.Capt
     plugins = Plugins()
     info = plugins.info["iban"]
     assert (info.status, info.source) == ("loaded", "routecard-iban")
-    assert set(info.hooks) == {"routecard_field_types", "routecard_actions", "routecard_settings_schema"}
+    assert set(info.hooks) == {"routecard_field_types", "routecard_actions", "routecard_settings_schema",
+                               "routecard_conditions"}
+    assert set(plugins.condition_functions) == {"iban_country"}
     assert {"email", "webhook", "invoice"} <= {n for n, i in plugins.info.items() if i.source == "built-in"}
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "iban (routecard-iban) loaded\n  hooks: actions, field_types, settings_schema" in out
+    assert "iban (routecard-iban) loaded\n  hooks: actions, conditions, field_types, settings_schema" in out
     assert "webhook (built-in) loaded" in out and "email (built-in) loaded\n  hooks: channels" in out
 
 
@@ -145,6 +155,12 @@ def test_check_accepts_the_plugin_field_type_and_locates_it_without_the_plugin(
     assert f"orders.yaml:{line}:11: error: `fields[0].type` must be one of: boolean, customer, date, datetime, " \
            "decimal, email, input, multiselect, number, reference, select, text, upload, url, user; " \
            'found "iban"' in messages
+    # the rule calling its condition function: located at the function's name
+    lines = textwrap.dedent(ORDERS).splitlines()
+    rule = next(i for i, text in enumerate(lines) if "function: iban_country" in text)
+    column = lines[rule].index("iban_country") + 1
+    assert (f"orders.yaml:{rule + 1}:{column}: error: unknown condition function `iban_country`; "
+            "no installed plugin provides condition functions") in messages
     # its settings are not checked, only noted, while the plugin is missing
     assert any("warning: no plugin named `iban` is loaded" in m for m in messages)
 
@@ -194,6 +210,19 @@ async def test_the_api_validates_and_normalizes_the_plugin_field(api: Api) -> No
     assert good.json()["fields"]["billing_iban"] == "DE89370400440532013000"
     stored = await api.db.fetch_value(f"SELECT billing_iban FROM {quote(extension_table('server_order'))}")
     assert stored == "DE89370400440532013000"
+
+
+async def test_a_rule_calls_the_plugins_condition_function(api: Api) -> None:
+    """`function: iban_country, in: [DE, AT]`: the rule fires for a German account, not for a British one."""
+    fired: dict[str, list[str]] = {}
+    for iban in (GOOD_IBAN, "GB82 WEST 1234 5698 7654 32"):
+        made = await api.post("sam", "/api/templates/server_order/orders", {"title": "x", "fields": {"billing_iban": iban}})
+        assert made.status_code == 201, made.text
+        rows = await api.db.fetch(
+            "SELECT e.kind, e.source FROM rc_event e JOIN rc_work_order w ON w.id = e.work_order_id "
+            "WHERE w.number = {} AND e.kind = 'rule_fired'", made.json()["number"])
+        fired[iban[:2]] = [str(r["source"]).split(" (")[0] for r in rows]
+    assert fired == {"DE": ["rule domestic_debit"], "GB": []}
 
 
 async def test_the_form_shows_and_checks_the_plugin_field(api: Api) -> None:
@@ -322,6 +351,7 @@ def test_broken_plugins_are_disabled_or_recorded_by_name() -> None:
 async def test_hooks_that_raise_do_not_stop_the_app(database_url: str, tmp_path: Path) -> None:
     root = servers_workspace(tmp_path / "servers")
     text = (root / "orders.yaml").read_text().replace("type: iban", "type: input")
+    text = text.replace("function: iban_country, in: [DE, AT]", "contains: DE")  # without the iban plugin
     (root / "orders.yaml").write_text(text)
     (root / "routecard.yaml").write_text("name: servers\n")
     plugins = broken_plugins()

@@ -12,6 +12,7 @@ no ``eval``. Regular expressions are refused when they can backtrack catastrophi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -22,6 +23,8 @@ import msgspec
 from ..link.conditions import CORE_ATTRIBUTES
 from ..link.values import regex_problem
 from ..model.automation import OPERATORS, Condition
+
+log = logging.getLogger("routecard.rules")
 
 Facts = Mapping[str, Any]
 """The order's values by name (custom fields and core attributes) and ``changed``: the names an event changed."""
@@ -58,28 +61,30 @@ def to_python(kind: str, value: Any) -> Any:
     return value
 
 
-def compile_condition(condition: Condition | None, types: Mapping[str, str] | None = None) -> Test:
+def compile_condition(condition: Condition | None, types: Mapping[str, str] | None = None,
+                      functions: Mapping[str, Callable[[Any], Any]] | None = None) -> Test:
     """A closure testing ``condition`` on facts; ``types`` gives custom fields' types by name.
 
     Core attributes (priority, status, owner, created_at, ...) are typed by themselves.
+    ``functions`` are the condition functions plugins provide, by name (``function:``).
     ``None`` compiles to a test that always holds.
     """
     if condition is None:
         return _always
-    return _compile(condition, dict(types or {}))
+    return _compile(condition, dict(types or {}), functions or {})
 
 
-def _compile(condition: Condition, types: dict[str, str]) -> Test:
+def _compile(condition: Condition, types: dict[str, str], functions: Mapping[str, Callable[[Any], Any]]) -> Test:
     if condition.all is not None:
-        return _all([_compile(c, types) for c in condition.all])
+        return _all([_compile(c, types, functions) for c in condition.all])
     if condition.any is not None:
         fused = _fused_contains(condition.any, types)
-        return fused or _any([_compile(c, types) for c in condition.any])
+        return fused or _any([_compile(c, types, functions) for c in condition.any])
     if condition.not_ is not None:
         inverted = _inverted(condition.not_)
         if inverted is not None:
-            return _compile(inverted, types)
-        inner = _compile(condition.not_, types)
+            return _compile(inverted, types, functions)
+        inner = _compile(condition.not_, types, functions)
         return lambda f: not inner(f)
     name = condition.field
     if name is None:
@@ -88,8 +93,36 @@ def _compile(condition: Condition, types: dict[str, str]) -> Test:
     if len(operators) != 1:
         raise ConditionError(f"the test of `{name}` needs exactly one operator")
     operator = operators[0]
+    if condition.function is not None:
+        return _through_function(condition.function, functions, name, operator, getattr(condition, operator))
     kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else types.get(name, "input")
     return _test(name, kind, operator, getattr(condition, operator))
+
+
+RESULT = "result"
+"""The fact name a function's result is tested under."""
+
+
+def _through_function(function: str, functions: Mapping[str, Callable[[Any], Any]], name: str, operator: str,
+                      literal: Any) -> Test:
+    """Test ``function(value of name)`` with the operator; a function that raises makes the test false."""
+    call = functions.get(function)
+    if call is None:
+        raise ConditionError(f"no installed plugin provides the condition function `{function}`")
+    sample = literal[0] if isinstance(literal, (list, tuple)) and literal else literal
+    kind = ("boolean" if isinstance(sample, bool) else "number" if isinstance(sample, int)
+            else "decimal" if isinstance(sample, float) else "input")
+    inner = _test(RESULT, kind, operator, literal)
+
+    def test(facts: Facts) -> bool:
+        try:
+            result = call(facts.get(name))
+        except Exception as exc:  # noqa: BLE001 - a plugin's function failing must not break the change
+            log.warning("condition function %s failed on %s: %s", function, name, exc)
+            return False
+        return inner({RESULT: result})
+
+    return test
 
 
 INVERSE = {"equals": "not_equals", "not_equals": "equals", "in_": "not_in", "not_in": "in_"}

@@ -21,6 +21,7 @@ import msgspec
 from ..db import Database
 from ..link.resolved import LinkedWorkspace
 from ..model.automation import Action
+from ..plugins import default_plugins
 from ..runtime.fields import FieldCodec
 from ..runtime.state import CORE_KEYS, MERGED_KEYS, Change, Order
 from .rules import RuleIndex, order_facts, triggers_of
@@ -79,7 +80,7 @@ def _json(value: Any) -> Any:
 async def replay_rules(workspace: LinkedWorkspace, db: Database, since: dt.datetime,
                        until: dt.datetime | None = None) -> list[Would]:
     """Which rules of ``workspace`` would have fired on the changes recorded from ``since`` (to ``until``)."""
-    index = RuleIndex(workspace, disabled=True)
+    index = RuleIndex(workspace, disabled=True, functions=default_plugins().condition_functions)
     codecs = {name: FieldCodec(t) for name, t in workspace.templates.items()}
     orders = await db.fetch(
         "SELECT DISTINCT work_order_id FROM rc_event WHERE at >= {}" + (" AND at < {}" if until else ""),

@@ -19,7 +19,7 @@ import contextvars
 import copy
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import metrics
@@ -91,7 +91,8 @@ def rule_types(workspace: LinkedWorkspace, rule: Rule) -> dict[str, str]:
 class RuleIndex:
     """The enabled rules of a workspace, compiled and filed by trigger."""
 
-    def __init__(self, workspace: LinkedWorkspace, *, disabled: bool = False) -> None:
+    def __init__(self, workspace: LinkedWorkspace, *, disabled: bool = False,
+                 functions: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
         """Index the enabled rules of ``workspace`` (the disabled ones too with ``disabled``: for a replay)."""
         self.workspace = workspace
         self.by_trigger: dict[tuple[str, str | None], list[tuple[CompiledRule, str | None]]] = {}
@@ -103,7 +104,7 @@ class RuleIndex:
                 continue
             at = str(locations[name]) if name in locations else "?"
             compiled = CompiledRule(
-                name=name, rule=rule, test=compile_condition(rule.when, rule_types(workspace, rule)),
+                name=name, rule=rule, test=compile_condition(rule.when, rule_types(workspace, rule), functions),
                 templates=frozenset(rule.templates), queues=frozenset(rule.queues),
                 needs=condition_fields(rule.when) & LOOKED_UP, source=f"rule {name} ({at})", at=at)
             self.by_name[name] = compiled
@@ -242,7 +243,7 @@ class RuleEngine:
         """The index of the runtime's current definitions (rebuilt after a reload)."""
         workspace = self.runtime.workspace
         if self._index is None or self._index.workspace is not workspace:
-            self._index = RuleIndex(workspace)
+            self._index = RuleIndex(workspace, functions=self.runtime.plugins.condition_functions)
         return self._index
 
     async def changed(self, change: Change) -> None:

@@ -9,7 +9,7 @@ way forward, defaults that do not suit their field, and so on.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import msgspec
 
@@ -33,12 +33,14 @@ def fingerprint(source: dict[str, dict[str, object]]) -> str:
 
 
 def link(settings: Workspace, checked: list[tuple[Document, Definition]], diagnostics: Diagnostics,
-         field_types: Mapping[str, FieldType] | None = None) -> LinkedWorkspace | None:
+         field_types: Mapping[str, FieldType] | None = None,
+         condition_functions: Collection[str] = ()) -> LinkedWorkspace | None:
     """Link the checked definitions; ``None`` if any error was reported to ``diagnostics``.
 
-    ``field_types`` are the field types plugins add, by name.
+    ``field_types`` are the field types plugins add, by name; ``condition_functions`` the
+    names of the functions they let conditions call.
     """
-    linker = Linker(settings, diagnostics, field_types)
+    linker = Linker(settings, diagnostics, field_types, condition_functions)
     for document, definition in checked:
         kind = type(definition).__struct_config__.tag
         linker.add(str(kind), document, definition)

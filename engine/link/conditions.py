@@ -190,6 +190,16 @@ def _check_test(linker: Linker, entry: Entry[Any], path: Path, condition: Condit
     operator = operators[0]
     key = operator.rstrip("_")
     value = getattr(condition, operator)
+    if condition.function is not None:
+        if condition.function not in linker.condition_functions:
+            known = sorted(linker.condition_functions)
+            hint = did_you_mean(condition.function, known) or (
+                f"; known: {', '.join(known)}" if known else "; no installed plugin provides condition functions")
+            linker.error(entry.at(*path, "function"), f"unknown condition function `{condition.function}`{hint}")
+            return False
+        if operator == "changed":
+            linker.error(entry.at(*path, key), "`changed` tests the field itself; it cannot follow a `function`")
+            return False
     fields = scope.resolve(name)
     if fields is None:
         return True
@@ -198,6 +208,8 @@ def _check_test(linker: Linker, entry: Entry[Any], path: Path, condition: Condit
         return False
     kind = fields[0].type
     at = entry.at(*path, key)
+    if condition.function is not None:
+        return True  # the function's result has no declared type: the operator's literal is taken as it is
     if operator == "changed" and not scope.changed:
         linker.error(entry.at(*path, key, key=True),
                      f"`changed` tests what an event changed, and {scope.what} is not run by an event")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..check import did_you_mean
@@ -32,10 +32,13 @@ class Linker:
     """Holds the definitions being linked and the diagnostics found so far."""
 
     def __init__(self, settings: Workspace, diagnostics: Diagnostics,
-                 field_types: Mapping[str, FieldType] | None = None) -> None:
+                 field_types: Mapping[str, FieldType] | None = None,
+                 condition_functions: Collection[str] = ()) -> None:
         self.settings = settings
         self.field_types: Mapping[str, FieldType] = field_types or {}
         """The field types plugins add, by name."""
+        self.condition_functions = frozenset(condition_functions)
+        """The names of the condition functions plugins add."""
         self.language = settings.language
         self.diagnostics = diagnostics
         self.entries: dict[str, dict[str, Entry[Any]]] = {}

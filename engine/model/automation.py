@@ -42,6 +42,11 @@ class Condition(Definition, frozen=True, kw_only=True):
         default=None, name="not"
     )
     field: Annotated[FieldRef | None, describe("The field tested by the operator beside it.")] = None
+    function: Annotated[
+        Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", max_length=80)] | None,
+        describe("A condition function a plugin provides, applied to the field's value before the operator "
+                 "tests its result, e.g. `field: created_at, function: is_business_day, equals: true`."),
+    ] = None
     equals: Annotated[Any, describe("The field has this value.")] = None
     not_equals: Annotated[Any, describe("The field does not have this value.")] = None
     in_: Annotated[tuple[Any, ...] | None, describe("The field's value is one of these.")] = msgspec.field(

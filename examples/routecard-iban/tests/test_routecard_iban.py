@@ -12,7 +12,7 @@ import pytest
 
 from engine.plugin_api import ActionContext
 from engine.plugins import Plugins
-from routecard_iban import IBAN, iban_problem, normalize_iban, provision_server
+from routecard_iban import IBAN, iban_country, iban_problem, normalize_iban, provision_server
 
 
 @pytest.mark.parametrize("text", ["DE89 3704 0044 0532 0130 00", "gb82west12345698765432", "CH9300762011623852957"])
@@ -96,3 +96,9 @@ async def test_provision_server_refuses_an_internal_host_not_allowed(service: st
     result = await provision_server(_context(service + "/servers", []))
     assert not result.ok and "loopback" in (result.error or "")
     assert FakeProvisioning.received == []
+
+
+def test_iban_country_reads_the_country_code() -> None:
+    assert iban_country("de89 3704 0044 0532 0130 00") == "DE"
+    assert iban_country("GB82WEST12345698765432") == "GB"
+    assert iban_country("") is None and iban_country(None) is None and iban_country("12345") is None

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine import hookimpl
 from engine.comms.webhook import Refused, post_json
-from engine.plugin_api import ActionContext, ActionResult, FieldType, OrderAction
+from engine.plugin_api import ActionContext, ActionResult, ConditionFunction, FieldType, OrderAction
 
 IBAN_LENGTHS = {
     "AT": 20, "BE": 16, "CH": 21, "CZ": 24, "DE": 22, "DK": 18, "ES": 24, "FI": 18, "FR": 27, "GB": 22,
@@ -92,6 +92,18 @@ def routecard_settings_schema() -> Mapping[str, Any]:
 @hookimpl
 def routecard_field_types() -> Sequence[FieldType]:
     return [IBAN]
+
+
+def iban_country(value: Any) -> str | None:
+    """The country code of an IBAN (``DE`` for ``DE89 3704 ...``), for conditions; ``None`` without one."""
+    text = normalize_iban(value) if isinstance(value, str) else None
+    return text[:2] if isinstance(text, str) and len(text) >= 2 and text[:2].isalpha() else None
+
+
+@hookimpl
+def routecard_conditions() -> Sequence[ConditionFunction]:
+    return [ConditionFunction(name="iban_country", function=iban_country,
+                              description="The country code of an IBAN, e.g. `function: iban_country, in: [DE, AT]`.")]
 
 
 @hookimpl
