@@ -24,7 +24,7 @@ from ..model.automation import Action
 from ..plugins import default_plugins
 from ..runtime.fields import FieldCodec
 from ..runtime.state import CORE_KEYS, MERGED_KEYS, Change, Order
-from .rules import RuleIndex, order_facts, triggers_of
+from .rules import RuleIndex, changed_values, order_facts, triggers_of
 
 MAX_EVENTS = 200_000
 """Events read at most in one replay (the oldest first)."""
@@ -133,7 +133,7 @@ async def _replay_order(workspace: LinkedWorkspace, index: RuleIndex, codecs: di
         change = Change(order, None, workspace.fingerprint)
         change.events = [(r["kind"], _json(r["before"]), _json(r["after"]), r["source"]) for r in group]
         triggers, names = triggers_of(change)
-        candidates = index.candidates(triggers, order) if triggers else []
+        candidates = index.candidates(triggers, order, changed_values(change)) if triggers else []
         if not candidates:
             continue
         needs = frozenset().union(*(c.compiled.needs for c in candidates))

@@ -72,6 +72,15 @@ class CompiledRule(NamedTuple):
         return (self.rule.order, self.name)
 
 
+class Watch(NamedTuple):
+    """A rule reacting to one trigger: its delay, and for field_changed the values it waits for."""
+
+    compiled: CompiledRule
+    after: str | None
+    from_: Any = None
+    to: Any = None
+
+
 class Candidate(NamedTuple):
     compiled: CompiledRule
     trigger: str
@@ -95,7 +104,7 @@ class RuleIndex:
                  functions: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
         """Index the enabled rules of ``workspace`` (the disabled ones too with ``disabled``: for a replay)."""
         self.workspace = workspace
-        self.by_trigger: dict[tuple[str, str | None], list[tuple[CompiledRule, str | None]]] = {}
+        self.by_trigger: dict[tuple[str, str | None], list[Watch]] = {}
         self.scheduled: list[tuple[CompiledRule, str]] = []
         self.by_name: dict[str, CompiledRule] = {}
         locations = workspace.locations.get("Rule", {})
@@ -114,17 +123,24 @@ class RuleIndex:
                     assert isinstance(trigger, Trigger) and trigger.schedule is not None
                     self.scheduled.append((compiled, trigger.schedule))
                     continue
-                self.by_trigger.setdefault((event, detail), []).append((compiled, after))
+                values = (trigger.from_, trigger.to) if isinstance(trigger, Trigger) else (None, None)
+                self.by_trigger.setdefault((event, detail), []).append(Watch(compiled, after, *values))
         self.size = len(workspace.rules)
 
-    def candidates(self, triggers: list[tuple[str, str | None]], order: Order) -> list[Candidate]:
-        """The rules that react to any of ``triggers`` and apply to ``order``, in firing order."""
+    def candidates(self, triggers: list[tuple[str, str | None]], order: Order,
+                   values: dict[str, tuple[Any, Any]] | None = None) -> list[Candidate]:
+        """The rules that react to any of ``triggers`` and apply to ``order``, in firing order.
+
+        ``values`` are the changed fields' (old, new) values, for triggers with ``from``/``to``.
+        """
         found: dict[str, Candidate] = {}
         template, queue = order.template.name, order.queue.name
         for event, detail in triggers:
             for key in ((event, detail), (event, None)) if detail is not None else ((event, None),):
-                for compiled, after in self.by_trigger.get(key, ()):
+                for compiled, after, from_, to in self.by_trigger.get(key, ()):
                     if compiled.name in found:
+                        continue
+                    if (from_ is not None or to is not None) and not _moved(order, detail, values, from_, to):
                         continue
                     if compiled.templates and template not in compiled.templates:
                         continue
@@ -133,6 +149,30 @@ class RuleIndex:
                     found[compiled.name] = Candidate(compiled, event if detail is None else f"{event} {detail}",
                                                      after)
         return sorted(found.values(), key=lambda c: c.compiled.key)
+
+
+def _moved(order: Order, name: str | None, values: dict[str, tuple[Any, Any]] | None, from_: Any, to: Any) -> bool:
+    """Did field ``name`` change from ``from_`` (if given) to ``to`` (if given)? Compared as the field's type."""
+    if name is None or values is None or name not in values:
+        return False
+    field = order.codec.fields.get(name)
+    kind = field.type if field is not None else "input"
+    old, new = (to_python(kind, v) for v in values[name])
+    return ((from_ is None or old == to_python(kind, from_)) and (to is None or new == to_python(kind, to)))
+
+
+def changed_values(change: Change) -> dict[str, tuple[Any, Any]]:
+    """The (old, new) value of every custom field and plain attribute ``change`` changed, by fact name."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for _kind, before, after, _source in change.events:
+        for key, value in after.items():
+            if key == "fields":
+                old = before.get("fields") or {}
+                out.update({name: (out.get(name, (old.get(name),))[0], v) for name, v in value.items()})
+            elif key in FACT_OF_KEY and FACT_OF_KEY[key] not in LOOKED_UP:
+                name = FACT_OF_KEY[key]
+                out[name] = (out.get(name, (before.get(key),))[0], value)
+    return out
 
 
 def _trigger(trigger: str | Trigger) -> tuple[str, str | None, str | None]:
@@ -252,7 +292,7 @@ class RuleEngine:
         if not index.by_trigger:
             return
         triggers, names = triggers_of(change)
-        candidates = index.candidates(triggers, change.order) if triggers else []
+        candidates = index.candidates(triggers, change.order, changed_values(change)) if triggers else []
         if not candidates:
             return
         cascade = _CASCADE.get()

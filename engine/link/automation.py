@@ -11,6 +11,8 @@ from ..model.automation import ACTION_KEYS
 from .conditions import Scope, check_condition, check_new_fields, check_set_field, template_scope
 from .context import Entry, Linker
 from .resolved import ResolvedTemplate
+from .templating import template_problem
+from .values import value_problem
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -94,6 +96,13 @@ def link_actions(linker: Linker, entry: Entry[Any], path: tuple[str | int, ...],
                 ok &= check_new_fields(linker, entry, (*at, key, "fields"), templates[value.template], value.fields)
         elif key == "apply_macro":
             ok &= linker.require("Macro", value, entry.at(*at, key), "macro")
+        elif key in ("comment", "email"):
+            texts = (("text",) if key == "comment" else ("subject", "body"))
+            for part in texts:
+                problem = template_problem(getattr(value, part))
+                if problem:
+                    linker.error(entry.at(*at, key, part), problem)
+                    ok = False
     return ok
 
 
@@ -128,6 +137,23 @@ def link_rules(linker: Linker, templates: dict[str, ResolvedTemplate]) -> dict[s
                 linker.error(entry.at("on", index, "step"), "`step` narrows only step_entered and step_left")
                 ok = False
         scope = template_scope(linker, templates, rule.templates, f"rule `{name}`", queues=rule.queues)
+        for index, trigger in enumerate(rule.on):
+            if isinstance(trigger, str):
+                continue
+            for key, value in (("from", trigger.from_), ("to", trigger.to)):
+                if value is None:
+                    continue
+                if trigger.event != "field_changed" or trigger.field is None:
+                    linker.error(entry.at("on", index, key), f"`{key}` narrows only event: field_changed with `field`")
+                    ok = False
+                    continue
+                found = scope.resolve(trigger.field)
+                if isinstance(found, str):
+                    linker.error(entry.at("on", index, "field"), found)
+                    ok = False
+                elif found and (problem := value_problem(found[0], value)):
+                    linker.error(entry.at("on", index, key), problem)
+                    ok = False
         if rule.when is not None:
             ok &= check_condition(linker, entry, ("when",), rule.when, scope)
         ok &= link_actions(linker, entry, ("do",), rule.do, scope, templates)

@@ -109,6 +109,9 @@ class Trigger(Definition, frozen=True, kw_only=True):
 
     event: Annotated[Event, describe("The event that runs the rule.")]
     field: Annotated[FieldRef | None, describe("field_changed: only changes of this field.")] = None
+    from_: Annotated[Any, describe("field_changed: only changes from this value.")] = msgspec.field(
+        default=None, name="from")
+    to: Annotated[Any, describe("field_changed: only changes to this value.")] = None
     step: Annotated[Identity | None, describe("step_entered/step_left: only this step.")] = None
     schedule: Annotated[
         Annotated[str, Meta(pattern=SCHEDULE_PATTERN)] | None,
