@@ -16,7 +16,9 @@ from engine.automation.conditions import (
     condition_fields,
     to_python,
 )
-from engine.model.automation import Condition
+from engine.automation.calendar import BusinessCalendar
+from engine.model.automation import Calendar, Condition, WeekHours
+from engine.runtime.state import CLOCK
 
 TYPES = {"total": "decimal", "count": "number", "due": "date", "shipped": "datetime", "kind": "select",
          "tags": "multiselect", "no_tags": "multiselect", "note": "text", "vip": "boolean", "email": "email"}
@@ -222,3 +224,29 @@ def test_a_plugin_condition_function_is_applied_before_the_operator() -> None:
     assert flag({**facts, "iban": "GB82"}) and not flag({**facts, "iban": "DE89"})
     with pytest.raises(ConditionError, match="no installed plugin provides the condition function `nope`"):
         compile_condition(Condition(field="iban", function="nope", equals="GB"), {"iban": "input"}, functions)
+
+
+def test_age_in_business_hours_of_a_calendar() -> None:
+    """`older_than: 4h` in London office hours (Mon-Fri 09:00-17:00): Friday 15:00 + 4h is Monday 11:00."""
+    day = ("09:00-17:00",)
+    office = BusinessCalendar(Calendar(name="office", timezone="Europe/London",
+                                       hours=WeekHours(mon=day, tue=day, wed=day, thu=day, fri=day)))
+    older = compile_condition(Condition(field="created_at", older_than="4h", calendar="office"), {},
+                              calendars={"office": office})
+    newer = compile_condition(Condition(field="created_at", newer_than="4h", calendar="office"), {},
+                              calendars={"office": office})
+    around = compile_condition(Condition(field="created_at", older_than="4h"), {})
+    facts = {"created_at": dt.datetime(2026, 1, 9, 15, 0, tzinfo=dt.timezone.utc), "changed": frozenset()}
+    for moment, is_older, around_older in (
+            (dt.datetime(2026, 1, 9, 18, 59, tzinfo=dt.timezone.utc), False, False),
+            (dt.datetime(2026, 1, 9, 19, 0, tzinfo=dt.timezone.utc), False, True),   # 4 h, but 2 of them office
+            (dt.datetime(2026, 1, 12, 10, 59, tzinfo=dt.timezone.utc), False, True),
+            (dt.datetime(2026, 1, 12, 11, 0, tzinfo=dt.timezone.utc), True, True)):
+        token = CLOCK.set(lambda m=moment: m)  # type: ignore[misc]
+        try:
+            assert (older(facts), newer(facts), around(facts)) == (is_older, not is_older, around_older), moment
+        finally:
+            CLOCK.reset(token)
+    assert not older({"created_at": None, "changed": frozenset()})
+    with pytest.raises(ConditionError, match="no calendar `nope`"):
+        compile_condition(Condition(field="created_at", older_than="4h", calendar="nope"), {})

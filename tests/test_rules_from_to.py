@@ -72,3 +72,34 @@ def test_from_and_to_are_checked(tmp_path: Path) -> None:
     assert any(": error: " in d and "drafted" in d for d in found), found
     assert any("`to` narrows only event: field_changed with `field`" in d for d in found), found
     assert all(d.startswith("defs.yaml:") for d in found)
+
+
+AGE = """\
+    ---
+    kind: Calendar
+    name: office
+    timezone: Europe/London
+    hours: {mon: ["09:00-17:00"], tue: ["09:00-17:00"]}
+    ---
+    kind: Rule
+    name: stale
+    on: [{event: field_changed, field: stage}]
+    when:
+      all:
+        - {field: created_at, older_than: 2d, calendar: office}
+        - {field: stage, newer_than: 1h}
+        - {field: created_at, older_than: 1h, calendar: nowhere}
+        - {field: stage, equals: draft, calendar: office}
+    do:
+      - set_priority: high
+    """
+
+
+def test_age_conditions_are_checked(tmp_path: Path) -> None:
+    found = diagnostics_of(tmp_path, {"defs.yaml": DEFS.rstrip(" ") + AGE})
+    messages = [d.split(": error: ", 1)[1] for d in found]
+    assert messages == [
+        "`newer_than` tests how long ago a date or time was, but `stage` is a select field",
+        "unknown calendar `nowhere`; known: office",
+        "`calendar` counts only `older_than` and `newer_than`",
+    ], found

@@ -16,13 +16,15 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from ..link.conditions import CORE_ATTRIBUTES
 from ..link.values import regex_problem
 from ..model.automation import OPERATORS, Condition
+from ..runtime.state import now
+from .calendar import BusinessCalendar
 
 log = logging.getLogger("routecard.rules")
 
@@ -61,30 +63,41 @@ def to_python(kind: str, value: Any) -> Any:
     return value
 
 
+class _Env(NamedTuple):
+    """What tests may refer to besides the facts: field types, plugin functions, calendars."""
+
+    types: dict[str, str]
+    functions: Mapping[str, Callable[[Any], Any]]
+    calendars: Mapping[str, BusinessCalendar]
+
+
 def compile_condition(condition: Condition | None, types: Mapping[str, str] | None = None,
-                      functions: Mapping[str, Callable[[Any], Any]] | None = None) -> Test:
+                      functions: Mapping[str, Callable[[Any], Any]] | None = None,
+                      calendars: Mapping[str, BusinessCalendar] | None = None) -> Test:
     """A closure testing ``condition`` on facts; ``types`` gives custom fields' types by name.
 
     Core attributes (priority, status, owner, created_at, ...) are typed by themselves.
-    ``functions`` are the condition functions plugins provide, by name (``function:``).
+    ``functions`` are the condition functions plugins provide, by name (``function:``);
+    ``calendars`` the workspace's business calendars (``older_than`` ... ``calendar:``).
     ``None`` compiles to a test that always holds.
     """
     if condition is None:
         return _always
-    return _compile(condition, dict(types or {}), functions or {})
+    return _compile(condition, _Env(dict(types or {}), functions or {}, calendars or {}))
 
 
-def _compile(condition: Condition, types: dict[str, str], functions: Mapping[str, Callable[[Any], Any]]) -> Test:
+def _compile(condition: Condition, env: _Env) -> Test:
+    types = env.types
     if condition.all is not None:
-        return _all([_compile(c, types, functions) for c in condition.all])
+        return _all([_compile(c, env) for c in condition.all])
     if condition.any is not None:
         fused = _fused_contains(condition.any, types)
-        return fused or _any([_compile(c, types, functions) for c in condition.any])
+        return fused or _any([_compile(c, env) for c in condition.any])
     if condition.not_ is not None:
         inverted = _inverted(condition.not_)
         if inverted is not None:
-            return _compile(inverted, types, functions)
-        inner = _compile(condition.not_, types, functions)
+            return _compile(inverted, env)
+        inner = _compile(condition.not_, env)
         return lambda f: not inner(f)
     name = condition.field
     if name is None:
@@ -94,9 +107,33 @@ def _compile(condition: Condition, types: dict[str, str], functions: Mapping[str
         raise ConditionError(f"the test of `{name}` needs exactly one operator")
     operator = operators[0]
     if condition.function is not None:
-        return _through_function(condition.function, functions, name, operator, getattr(condition, operator))
+        return _through_function(condition.function, env.functions, name, operator, getattr(condition, operator))
+    if operator in ("older_than", "newer_than"):
+        calendar = env.calendars.get(condition.calendar) if condition.calendar else None
+        if condition.calendar and calendar is None:
+            raise ConditionError(f"no calendar `{condition.calendar}`")
+        return _age(name, operator, getattr(condition, operator), calendar or AROUND_THE_CLOCK)
     kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else types.get(name, "input")
     return _test(name, kind, operator, getattr(condition, operator))
+
+
+AROUND_THE_CLOCK = BusinessCalendar(None)
+
+
+def _age(name: str, operator: str, span: str, calendar: BusinessCalendar) -> Test:
+    """How long ago a date or time was, in ``calendar``'s business time, against ``span`` (e.g. 4h, 2d)."""
+    older = operator == "older_than"
+
+    def test(facts: Facts) -> bool:
+        value = facts.get(name)
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        if not isinstance(value, dt.datetime):
+            return False
+        due = calendar.add_duration(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc), span)
+        return (now() >= due) if older else (now() < due)
+
+    return test
 
 
 RESULT = "result"

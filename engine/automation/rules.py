@@ -29,6 +29,7 @@ from ..model.automation import Rule, Trigger
 from ..runtime.actors import SYSTEM, Actor
 from ..runtime.state import Change, Order, insert_event, now
 from .actions import ActionFailed, Doing, run_actions
+from .calendar import BusinessCalendar
 from .conditions import Test, compile_condition, condition_fields, to_python
 
 if TYPE_CHECKING:
@@ -107,13 +108,14 @@ class RuleIndex:
         self.by_trigger: dict[tuple[str, str | None], list[Watch]] = {}
         self.scheduled: list[tuple[CompiledRule, str]] = []
         self.by_name: dict[str, CompiledRule] = {}
+        calendars = {n: BusinessCalendar(c) for n, c in workspace.calendars.items()}
         locations = workspace.locations.get("Rule", {})
         for name, rule in sorted(workspace.rules.items()):
             if not rule.enabled and not disabled:
                 continue
             at = str(locations[name]) if name in locations else "?"
             compiled = CompiledRule(
-                name=name, rule=rule, test=compile_condition(rule.when, rule_types(workspace, rule), functions),
+                name=name, rule=rule, test=compile_condition(rule.when, rule_types(workspace, rule), functions, calendars),
                 templates=frozenset(rule.templates), queues=frozenset(rule.queues),
                 needs=condition_fields(rule.when) & LOOKED_UP, source=f"rule {name} ({at})", at=at)
             self.by_name[name] = compiled

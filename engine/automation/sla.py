@@ -79,7 +79,7 @@ def compile_policies(workspace: LinkedWorkspace) -> list[Policy]:
     for sla in sorted(workspace.slas.values(), key=lambda s: (s.priority, s.name)):
         covered = [workspace.templates[t] for t in (sla.templates or workspace.templates) if t in workspace.templates]
         types = {f.name: f.type for t in covered for f in t.fields}
-        when = compile_condition(sla.when, types, default_plugins().condition_functions)
+        when = compile_condition(sla.when, types, default_plugins().condition_functions, calendars)
         out.append(Policy(sla, calendars[sla.calendar] if sla.calendar else around, when))
     return out
 

@@ -190,6 +190,12 @@ def _check_test(linker: Linker, entry: Entry[Any], path: Path, condition: Condit
     operator = operators[0]
     key = operator.rstrip("_")
     value = getattr(condition, operator)
+    if condition.calendar is not None:
+        if operator not in ("older_than", "newer_than"):
+            linker.error(entry.at(*path, "calendar"), "`calendar` counts only `older_than` and `newer_than`")
+            return False
+        if not linker.require("Calendar", condition.calendar, entry.at(*path, "calendar"), "calendar"):
+            return False
     if condition.function is not None:
         if condition.function not in linker.condition_functions:
             known = sorted(linker.condition_functions)
@@ -215,6 +221,11 @@ def _check_test(linker: Linker, entry: Entry[Any], path: Path, condition: Condit
                      f"`changed` tests what an event changed, and {scope.what} is not run by an event")
         return False
     if operator in ("empty", "changed"):
+        return True
+    if operator in ("older_than", "newer_than"):
+        if kind not in ("date", "datetime"):
+            linker.error(at, f"`{key}` tests how long ago a date or time was, but `{name}` is a {kind} field")
+            return False
         return True
     if operator in ("gt", "gte", "lt", "lte") and kind not in ORDERED_TYPES:
         linker.error(at, f"`{key}` compares numbers, decimals, dates and times, but `{name}` is a {kind} field")

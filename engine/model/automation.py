@@ -63,6 +63,16 @@ class Condition(Definition, frozen=True, kw_only=True):
 ] = None
     empty: Annotated[bool | None, describe("true: the field has no value; false: it has one.")] = None
     changed: Annotated[bool | None, describe("true: the event changed this field.")] = None
+    older_than: Annotated[
+        Duration | None, describe("A date or time field lies more than this long ago (e.g. created_at, 4h).")
+    ] = None
+    newer_than: Annotated[
+        Duration | None, describe("A date or time field lies less than this long ago.")
+    ] = None
+    calendar: Annotated[
+        Identity | None,
+        describe("older_than/newer_than count business hours of this calendar (default: around the clock)."),
+    ] = None
 
 
 OPERATORS: tuple[str, ...] = (
@@ -78,6 +88,8 @@ OPERATORS: tuple[str, ...] = (
     "matches",
     "empty",
     "changed",
+    "older_than",
+    "newer_than",
 )
 """Attribute names of the single-field operators of ``Condition``."""
 
