@@ -212,6 +212,15 @@ async def test_the_api_validates_and_normalizes_the_plugin_field(api: Api) -> No
     assert stored == "DE89370400440532013000"
 
 
+async def test_the_catalog_names_the_plugin_field_type(api: Api) -> None:
+    listed = await api.get("sam", "/api/templates")
+    assert listed.status_code == 200, listed.text
+    (template,) = [t for t in listed.json() if t["name"] == "server_order"]
+    iban = next(f for f in template["fields"] if f["name"] == "billing_iban")
+    assert (iban["type"], iban["base"]) == ("iban", "input")
+    assert "base" not in next(f for f in template["fields"] if f["name"] == "hostname")
+
+
 async def test_a_rule_calls_the_plugins_condition_function(api: Api) -> None:
     """`function: iban_country, in: [DE, AT]`: the rule fires for a German account, not for a British one."""
     fired: dict[str, list[str]] = {}

@@ -20,8 +20,10 @@ def _label(labels: dict[str, str], fallback: str) -> str:
 
 
 def _field(field: ResolvedField) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": field.name, "type": field.type, "label": _label(field.label, field.name),
+    out: dict[str, Any] = {"name": field.name, "type": field.type_name, "label": _label(field.label, field.name),
                            "required": field.required, "default": field.default}
+    if field.extension is not None:  # a plugin's type: the core type its values take
+        out["base"] = field.type
     if field.options:
         out["options"] = list(field.options)
         out["can_enter"] = field.can_enter
