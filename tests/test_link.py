@@ -301,7 +301,7 @@ FORMS_AND_PORTALS = [
          "x.yaml:5:5: error: project `web` appears twice (first at x.yaml:4:5)"),
 ]
 
-OPERATORS = "equals, not_equals, in, not_in, gt, gte, lt, lte, contains, matches, empty, changed"
+OPERATORS = "equals, not_equals, in, not_in, gt, gte, lt, lte, contains, matches, empty, changed, older_than, newer_than"
 
 CONDITIONS = [
     case("condition-no-operator", rule_when("{field: amount}"),
