@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(PY) bench/api_throughput.py
 	$(PY) bench/ui_pages.py
 	$(PY) bench/sla_sweep.py
+	$(PY) bench/timesheet_report.py
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/conditions.py
 

@@ -133,7 +133,11 @@ async def prepare(url: str, root: Path, orders: int, ready: int) -> tuple[str, l
 
 
 def serve(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    """Start a server; its log (a line per request) goes to bench/out/, never into an unread pipe."""
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    with open(out / "serve.log", "ab") as log:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
