@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +80,26 @@ def demo_server(workspace: Path, database_url: str, log: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (skipped outside CI when it is missing, required in CI)."""
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def sign_in(page: Any, base: str, login: str, target: str = "/") -> None:
+    """Open ``target`` and sign in on the login page it leads to (demo password)."""
+    page.goto(base + target)
+    page.fill("#login", login)
+    page.fill("#password", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_selector("header.top nav")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from browser_helpers import ARTIFACTS, CHROMIUM_ARGS, ROOT, chromium, demo_server
+from browser_helpers import ARTIFACTS, ROOT, browser, demo_server, sign_in  # noqa: F401 - browser: a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -30,27 +30,6 @@ def site(database_url: str, dialect: str, tmp_path: Path) -> Iterator[tuple[str,
     shots.mkdir(parents=True, exist_ok=True)
     with demo_server(workspace, database_url, tmp_path / "server.log") as base:
         yield base, shots
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    executable = chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def sign_in(page: Any, base: str, login: str, target: str = "/") -> None:
-    page.goto(base + target)
-    page.fill("#login", login)
-    page.fill("#password", "demo")
-    page.click("button[type=submit]")
-    page.wait_for_selector("header.top nav")
 
 
 def test_order_manager_and_language(site: tuple[str, Path], browser: Any) -> None:
