@@ -6,18 +6,9 @@ from pathlib import Path
 
 from tests.helpers_workspace import diagnostics_of
 from tests.runtime_helpers import Env, tmp_env  # noqa: F401 - fixture
+from tests.web_helpers import DESK_GROUPS
 
 DEFS = """\
-    kind: Group
-    name: desk
-    supervisor: sue
-    members: [sue]
-    ---
-    kind: Role
-    name: agent
-    permissions: [order.create, order.edit, order.transition]
-    groups: [desk]
-    ---
     kind: Template
     name: job
     label: Job
@@ -48,14 +39,14 @@ DEFS = """\
 
 
 async def _priority_after(env: Env, start: dict[str, object], then: dict[str, object]) -> str:
-    sue = await env.actor("sue")
-    made = await env.rt.create(sue, "job", {"fields": start})
-    view = await env.rt.update(sue, made["number"], made["version"], {"fields": then})
+    sam = await env.actor("sam")
+    made = await env.rt.create(sam, "job", {"fields": start})
+    view = await env.rt.update(sam, made["number"], made["version"], {"fields": then})
     return str(view["priority"])
 
 
 async def test_only_the_named_change_fires(tmp_env) -> None:  # type: ignore[no-untyped-def]
-    env: Env = await tmp_env({"defs.yaml": DEFS})
+    env: Env = await tmp_env({"team.yaml": DESK_GROUPS, "defs.yaml": DEFS})
     assert await _priority_after(env, {"stage": "draft"}, {"stage": "review"}) == "urgent"
     assert await _priority_after(env, {"stage": "draft"}, {"stage": "done"}) == "normal"   # not to review
     assert await _priority_after(env, {"stage": "done"}, {"stage": "review"}) == "normal"  # not from draft
@@ -68,7 +59,7 @@ async def test_only_the_named_change_fires(tmp_env) -> None:  # type: ignore[no-
 def test_from_and_to_are_checked(tmp_path: Path) -> None:
     bad = DEFS.replace("from: draft, to: review", "from: drafted, to: review").replace(
         "on: [{event: field_changed, field: budget, from: 100}]", "on: [{event: created, to: 100}]")
-    found = diagnostics_of(tmp_path, {"defs.yaml": bad})
+    found = diagnostics_of(tmp_path, {"team.yaml": DESK_GROUPS, "defs.yaml": bad})
     assert any(": error: " in d and "drafted" in d for d in found), found
     assert any("`to` narrows only event: field_changed with `field`" in d for d in found), found
     assert all(d.startswith("defs.yaml:") for d in found)
@@ -96,7 +87,7 @@ AGE = """\
 
 
 def test_age_conditions_are_checked(tmp_path: Path) -> None:
-    found = diagnostics_of(tmp_path, {"defs.yaml": DEFS.rstrip(" ") + AGE})
+    found = diagnostics_of(tmp_path, {"team.yaml": DESK_GROUPS, "defs.yaml": DEFS.rstrip(" ") + AGE})
     messages = [d.split(": error: ", 1)[1] for d in found]
     assert messages == [
         "`newer_than` tests how long ago a date or time was, but `stage` is a select field",
