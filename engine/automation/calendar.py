@@ -15,12 +15,11 @@ day is 24 hours.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zoneinfo
 from functools import lru_cache
 
 from ..model import Calendar
-from ..model.common import DURATION_PATTERN
+from ..model.common import duration_parts
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UTC = dt.timezone.utc
@@ -40,10 +39,7 @@ class Duration:
     @classmethod
     def parse(cls, text: str) -> Duration:
         """``1d4h30m`` -> Duration(1, 16200); ``ValueError`` for anything else."""
-        match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?", text)
-        if not text or match is None or re.match(DURATION_PATTERN, text) is None:
-            raise ValueError(f"not a duration: {text!r} (write e.g. 30m, 4h, 2d or 1d4h)")
-        days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+        days, hours, minutes = duration_parts(text)
         return cls(days, hours * 3600 + minutes * 60)
 
     @property

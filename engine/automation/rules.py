@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
-import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -384,20 +383,6 @@ class RuleEngine:
                            {"rule": compiled.name, "at": compiled.at, "depth": cascade.depth,
                             "fired": cascade.fired, "max_depth": MAX_DEPTH, "max_firings": MAX_FIRINGS},
                            compiled.source[:300], self.runtime.workspace.fingerprint, order.version, now())
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """``2d4h30m`` as a time span."""
-    total = dt.timedelta()
-    number = ""
-    for char in text:
-        if char.isdigit():
-            number += char
-            continue
-        total += {"d": dt.timedelta(days=int(number)), "h": dt.timedelta(hours=int(number)),
-                  "m": dt.timedelta(minutes=int(number))}[char]
-        number = ""
-    return total
 
 
 from . import timed  # noqa: E402 - registers the job kinds of delayed and scheduled rules; builds on the above

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound
 from ..runtime.state import FINAL, Order, load_order
 from .jobs import enqueue, job_kind, tick
-from .rules import Cascade, CompiledRule, order_facts, parse_duration
+from ..model.common import duration_span
+from .rules import Cascade, CompiledRule, order_facts
 
 if TYPE_CHECKING:
     from ..runtime.service import Runtime
@@ -39,7 +40,7 @@ async def enqueue_delayed(runtime: Runtime, order: Order, rule: str, trigger: st
                           moment: dt.datetime, changed: set[str] | None = None) -> bool:
     """Ask for ``rule`` to fire on ``order`` ``after`` from ``moment`` (once per order version)."""
     return await enqueue(runtime.db, "rule_delayed", _key("rule", rule, str(order.id), str(order.version), trigger),
-                         moment + parse_duration(after),
+                         moment + duration_span(after),
                          {"rule": rule, "number": order.number, "trigger": f"{trigger} (after {after})",
                           "changed": sorted(changed or ())})
 
@@ -76,7 +77,7 @@ def next_time(schedule: str, moment: dt.datetime, timezone: str) -> dt.datetime:
     zone = zoneinfo.ZoneInfo(timezone)
     spec = schedule.removeprefix("every ").strip()
     if spec[0].isdigit():
-        span = parse_duration(spec)
+        span = duration_span(spec)
         seconds = int(span.total_seconds())
         if seconds <= 0:
             raise ValueError(f"the schedule {schedule!r} never fires")

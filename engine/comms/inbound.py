@@ -39,6 +39,7 @@ from typing import Any
 import msgspec
 
 from ..errors import Invalid, NotFound, Refused
+from ..model.common import duration_span
 from ..model.workspace import Inbound as InboundSettings
 from ..runtime.actors import SYSTEM, Actor, load_actor
 from ..runtime.attachments import Attachments, Staged, Upload
@@ -52,7 +53,6 @@ from .parse import MailTooLarge, Received, parse
 
 _SUBJECT_NUMBER = re.compile(r"\[([A-Za-z0-9][A-Za-z0-9_.-]{0,39})\]")
 _SAFE = re.compile(r"[^A-Za-z0-9.-]")
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
 class Delivered(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -66,15 +66,6 @@ class Delivered(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: int | None = None
     auto: bool = False
     detail: str | None = None
-
-
-def seconds(duration: str) -> int:
-    """A duration like ``1d4h30m`` in seconds."""
-    match = _DURATION.match(duration)
-    if not match or not duration:
-        raise ValueError(f"not a duration: {duration!r}")
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60
 
 
 def mail_key(mail: Received, raw: bytes) -> str:
@@ -126,7 +117,7 @@ class Inbound:
         if own is not None and mail.sender == own.from_address.lower():
             return await self._record(key, mail, source, "ignored", detail="sent from our own address")
         limit = settings.rate_limit
-        if await self._over_limit(mail.sender, limit.mails, seconds(limit.per)):
+        if await self._over_limit(mail.sender, limit.mails, int(duration_span(limit.per).total_seconds())):
             return await self._record(key, mail, source, "limited", raw=raw,
                                       detail=f"more than {limit.mails} mails from {mail.sender} within {limit.per}")
         target = await self._find_thread(mail)

@@ -7,6 +7,8 @@ types), so it is written for admins, not for programmers.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -52,6 +54,21 @@ Label = Annotated[
         examples=["Customer name", {"en": "Customer", "de": "Kunde"}],
     ),
 ]
+
+def duration_parts(text: str) -> tuple[int, int, int]:
+    """A duration (``1d4h30m``) as (days, hours, minutes); ``ValueError`` for anything else."""
+    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?", text)
+    if not text or match is None:
+        raise ValueError(f"not a duration: {text!r} (write e.g. 30m, 4h, 2d or 1d4h)")
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    return days, hours, minutes
+
+
+def duration_span(text: str) -> dt.timedelta:
+    """A duration (``1d4h30m``) as a span of time, each day 24 hours; ``ValueError`` for anything else."""
+    days, hours, minutes = duration_parts(text)
+    return dt.timedelta(days=days, hours=hours, minutes=minutes)
+
 
 Duration = Annotated[
     str,

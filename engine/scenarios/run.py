@@ -22,7 +22,6 @@ from typing import Any
 import msgspec
 
 from ..automation.macros import apply_macro
-from ..automation.rules import parse_duration
 from ..automation.sla import sla_status
 from ..automation.worker import Worker
 from ..comms.inbound import Inbound
@@ -31,6 +30,7 @@ from ..diagnostics import Diagnostics, Location
 from ..errors import ServiceError
 from ..link.resolved import LinkedWorkspace
 from ..load import Document, parse_text
+from ..model.common import duration_span
 from ..migrate import apply_workspace
 from ..runtime import Actor, Runtime, add_user, load_actor
 from ..runtime.attachments import Attachments
@@ -236,7 +236,7 @@ class Run:
             self.orders[step.order] = delivered.number
 
     async def wait(self, span: str) -> None:
-        self.time += parse_duration(span)
+        self.time += duration_span(span)
         await Worker(self.runtime, outbox=False).run_once()
 
     async def expect(self, expect: Expect, at: Location) -> None:
