@@ -34,7 +34,8 @@ from ..plugins import default_plugins
 from ..runtime.fields import to_json_time
 from ..runtime.state import FINAL, Change, Order, now
 from .calendar import BusinessCalendar, Duration
-from .conditions import compile_condition
+from .conditions import compile_condition, condition_fields
+from .rules import LOOKED_UP, order_facts
 
 if TYPE_CHECKING:
     from ..runtime.actors import Actor
@@ -57,6 +58,8 @@ class Policy:
         self.name = sla.name
         self.calendar = calendar
         self.when = when
+        self.needs = condition_fields(sla.when) & LOOKED_UP
+        """The facts its condition needs looked up (owner, customer, project)."""
         self.templates = frozenset(sla.templates)
         targets = sla.targets
         self.durations: dict[str, Duration] = {
@@ -100,22 +103,6 @@ def policies_of(workspace: LinkedWorkspace) -> list[Policy]:
 def select_policy(policies: list[Policy], template: str, facts: Facts) -> Policy | None:
     """The SLA of a work order: the first (lowest ``priority``) whose templates and condition match."""
     return next((p for p in policies if p.applies(template, facts)), None)
-
-
-async def order_facts(runtime: Runtime, order: Order) -> dict[str, Any]:
-    """The order's values by name as conditions see them (custom fields and core attributes)."""
-    state = order.state
-    names = await runtime.db.fetch(
-        "SELECT (SELECT login FROM rc_user WHERE id = {}) AS owner, (SELECT name FROM rc_customer WHERE id = {}) "
-        "AS customer, (SELECT name FROM rc_project WHERE id = {}) AS project",
-        state["owner_id"], state["customer_id"], state["project_id"])
-    created = state.get("created_at")
-    return {
-        **order.values, **names[0], "priority": state["priority"], "status": state["status"], "step": state["step"],
-        "queue": state["queue"], "template": order.template.name, "group": state["group_name"],
-        "title": state["title"], "sender": order.row.get("sender"), "changed": frozenset(),
-        "created_at": dt.datetime.fromisoformat(created) if isinstance(created, str) else created,
-    }
 
 
 # -- the clock ----------------------------------------------------------------------------------
@@ -219,7 +206,8 @@ class SlaClock:
         clock: Clock = row["sla_clock"]
         policy = next((p for p in policies if p.name == row["sla_name"]), None)
         conditional = any(p.sla.when is not None for p in policies)
-        facts = await order_facts(self.runtime, order) if conditional else {}
+        needs = frozenset().union(*(p.needs for p in policies))
+        facts = await order_facts(self.runtime.db, order, set(), needs) if conditional else {}
         chosen = select_policy(policies, order.template.name, facts)
         if chosen is not None and (policy is None or chosen.name != policy.name):
             before, clock = clock, {}
