@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -250,3 +251,147 @@ def test_age_in_business_hours_of_a_calendar() -> None:
     assert not older({"created_at": None, "changed": frozenset()})
     with pytest.raises(ConditionError, match="no calendar `nope`"):
         compile_condition(Condition(field="created_at", older_than="4h", calendar="nope"), {})
+
+
+# -- every test in every position, against a plain interpreter -------------------------------------
+# The compiler writes each test out in one form per continuation (alone, followed by a test
+# when it holds, when it does not, or both) and swaps them for `not`: each leaf below is put in
+# every such position, next to probes of each kind, and evaluated on facts with values, with
+# `None` and without the names, against `reference` (the semantics, read off the docs).
+
+def reference(c: Condition, facts: dict[str, Any]) -> bool:
+    """What a condition answers, evaluated the plain way."""
+    if c.all is not None:
+        return all(reference(p, facts) for p in c.all)
+    if c.any is not None:
+        return any(reference(p, facts) for p in c.any)
+    if c.not_ is not None:
+        return not reference(c.not_, facts)
+    assert c.field is not None
+    kind, value = TYPES.get(c.field, "input"), facts.get(c.field)
+    multi = kind == "multiselect"
+    if c.equals is not None:
+        return frozenset(value or ()) == frozenset(c.equals) if multi else bool(value == to_python(kind, c.equals))
+    if c.not_equals is not None:
+        return not reference(msgspec.structs.replace(c, not_equals=None, equals=c.not_equals), facts)
+    if c.in_ is not None:
+        options = {to_python(kind, o) for o in c.in_}
+        return bool(options & set(value or ())) if multi else value in options
+    if c.not_in is not None:
+        return not reference(msgspec.structs.replace(c, not_in=None, in_=c.not_in), facts)
+    for op, compare in (("gt", lambda a, b: a > b), ("gte", lambda a, b: a >= b), ("lt", lambda a, b: a < b),
+                        ("lte", lambda a, b: a <= b)):
+        if getattr(c, op) is not None:
+            return value is not None and bool(compare(value, to_python(kind, getattr(c, op))))
+    if c.contains is not None:
+        if multi:
+            return c.contains in (value or ())
+        return isinstance(value, str) and str(c.contains).casefold() in value.casefold()
+    if c.matches is not None:
+        return isinstance(value, str) and re.search(c.matches, value) is not None
+    if c.empty is not None:
+        return (value in (None, "", [])) is c.empty
+    assert c.changed is not None
+    return (c.field in facts["changed"]) is c.changed
+
+
+LEAVES: list[dict[str, Any]] = [
+    {"field": "kind", "equals": "bug"}, {"field": "total", "equals": "1500"}, {"field": "due", "equals": "2026-03-05"},
+    {"field": "vip", "equals": True}, {"field": "tags", "equals": ["web", "urgent"]},
+    {"field": "kind", "not_equals": "bug"}, {"field": "tags", "not_equals": ["web"]},
+    {"field": "kind", "in": ["bug", "feature"]}, {"field": "total", "in": ["10", "1500"]},
+    {"field": "tags", "in": ["urgent"]}, {"field": "kind", "not_in": ["feature"]}, {"field": "tags", "not_in": ["web"]},
+    {"field": "kind", "in": ["feature", None]}, {"field": "kind", "not_in": [None]},
+    {"field": "total", "gt": 1000}, {"field": "total", "gte": "1500"}, {"field": "count", "lt": 3},
+    {"field": "count", "lte": 3}, {"field": "count", "gt": 3}, {"field": "count", "gte": 3},
+    {"field": "due", "gt": "2026-03-01"}, {"field": "shipped", "lt": "2026-03-05T00:00:00Z"},
+    {"field": "note", "contains": "shop"}, {"field": "tags", "contains": "web"}, {"field": "email", "matches": "@acme"},
+    {"field": "note", "empty": True}, {"field": "nothing", "empty": False},
+    {"field": "total", "changed": True}, {"field": "count", "changed": False},
+    {"any": [{"field": "note", "contains": "basket"}, {"field": "note", "contains": "CHECKOUT"}]},
+    {"any": [{"field": "note", "contains": "a1"}, {"field": "note", "contains": "b2"}, {"field": "note", "contains": "x"}]},
+    {"any": [{"field": "note", "contains": "a1"}, {"any": [{"field": "note", "contains": "b2"}]},
+             {"field": "kind", "equals": "bug"}, {"field": "note", "contains": "down"}]},
+    {"any": [{"field": "note", "contains": "a1"}, {"field": "note", "contains": "b2"},
+             {"field": "email", "contains": "ACME"}, {"field": "email", "contains": "b2"}]},
+]
+PROBES: list[dict[str, Any]] = [{"field": "count", "gte": 1}, {"field": "status", "in": ["open"]},
+                                {"field": "note", "empty": True}, {"field": "kind", "equals": "feature"}]
+
+
+def positions(leaf: dict[str, Any], p: dict[str, Any], q: dict[str, Any]) -> list[dict[str, Any]]:
+    """``leaf`` alone, before and after a probe in all/any, in an any inside an all (what follows when it
+    holds and when not then differ), under not."""
+    return [leaf, {"all": [leaf, p]}, {"all": [p, leaf]}, {"any": [leaf, p]}, {"any": [p, leaf]},
+            {"all": [{"any": [leaf, p]}, q]}, {"any": [{"all": [leaf, p]}, q]},
+            {"all": [{"all": [p, leaf]}, {"all": [leaf]}]}, {"not": leaf}, {"not": {"all": [leaf, p]}},
+            {"not": {"any": [leaf, p]}}, {"any": [{"not": leaf}, p]}, {"all": [{"not": leaf}, p]},
+            {"all": [{"not": {"any": [leaf, p]}}, q]}, {"not": {"not": {"any": [p, leaf]}}},
+            {"any": [p, {"all": [leaf, q, leaf]}, {"not": p}, leaf]}]
+
+
+FACT_SETS: dict[str, dict[str, Any]] = {
+    "values": FACTS,
+    "other values": FACTS | {"total": Decimal("10"), "count": 0, "due": dt.date(2025, 1, 1), "kind": "feature",
+                             "tags": ["mobile"], "note": "nothing here", "vip": False, "email": "x@other.example",
+                             "status": "waiting", "shipped": dt.datetime(2026, 4, 1, tzinfo=UTC), "changed": set()},
+    "None everywhere": {name: None for name in FACTS} | {"changed": {"count"}},
+    "names missing": {"changed": set()},
+}
+
+
+def test_every_test_in_every_position_answers_like_the_plain_reading() -> None:
+    checked = 0
+    pairs = [(p, q) for p in PROBES for q in PROBES if p is not q]
+    for leaf in LEAVES:
+        for p, q in pairs:
+            for data in positions(leaf, p, q):
+                condition = cond(data)
+                test = compile_condition(condition, TYPES)
+                for label, facts in FACT_SETS.items():
+                    assert test(facts) is reference(condition, facts), (data, label)
+                    checked += 1
+    assert checked == len(LEAVES) * len(pairs) * 16 * len(FACT_SETS)
+
+
+def test_a_type_error_is_raised_from_every_position_and_never_read_as_a_missing_value() -> None:
+    """A text compared with a number raises, as a hand-written comparison would; the ordering tests'
+    ``except`` clauses (they read a missing value from the error) let it and any later test's error through."""
+    wrong = {"field": "note", "gt": 5}
+    after = {"field": "count", "gt": 1}  # holds, so the test after it runs inside its try
+    for data in ({"all": [wrong]}, {"all": [wrong, after]}, {"all": [after, wrong]}, {"any": [wrong, after]},
+                 {"any": [{"field": "count", "gt": 5}, wrong]}, {"all": [{"any": [after, wrong]}, wrong]},
+                 {"all": [{"any": [{"field": "count", "lt": 1}, wrong]}, after]}, {"not": wrong}):
+        with pytest.raises(TypeError):
+            compile_condition(cond(data), TYPES)(FACTS)
+    changed = {"field": "total", "changed": True}  # facts without `changed` (a form's) raise KeyError
+    for data in ({"all": [after, changed]}, {"any": [{"field": "count", "gt": 5}, changed]},
+                 {"all": [{"any": [{"field": "count", "gt": 5}, changed]}, after]}):
+        with pytest.raises(KeyError):
+            compile_condition(cond(data), TYPES)({"count": 3})
+
+
+def test_a_missing_value_is_false_for_an_ordering_in_every_position() -> None:
+    for op in ("gt", "gte", "lt", "lte"):
+        missing = {"field": "absent", op: 1}
+        for facts in ({"changed": set()}, {"absent": None, "changed": set()}):
+            for data, expected in (({"all": [missing]}, False), ({"all": [missing, {"field": "count", "gt": 0}]}, False),
+                                   ({"any": [missing, {"field": "count", "gt": 0}]}, False),
+                                   ({"any": [missing, {"field": "absent", "empty": True}]}, True),
+                                   ({"all": [{"any": [missing, {"field": "absent", "empty": True}]},
+                                             {"field": "absent", "empty": True}]}, True),
+                                   ({"not": missing}, True)):
+                assert compile_condition(cond(data), TYPES)(facts) is expected, (op, data, facts)
+
+
+@pytest.mark.parametrize("parts", [2, 3, 4, 5, 199, 201, 1500])
+def test_all_and_any_of_many_parts(parts: int) -> None:
+    """Tests chain (each calls the next) up to MAX_CHAIN; larger conditions loop over their parts."""
+    true, false = {"field": "count", "gte": 3}, {"field": "count", "gt": 3}
+    assert compile_condition(cond({"all": [true] * parts}), TYPES)(FACTS) is True
+    assert compile_condition(cond({"all": [true] * (parts - 1) + [false]}), TYPES)(FACTS) is False
+    assert compile_condition(cond({"any": [false] * parts}), TYPES)(FACTS) is False
+    assert compile_condition(cond({"any": [false] * (parts - 1) + [true]}), TYPES)(FACTS) is True
+    assert compile_condition(cond({"not": {"all": [true] * parts}}), TYPES)(FACTS) is False
+    nested = {"all": [{"any": [false] * (parts - 1) + [true]}, {"not": {"any": [false] * parts}}]}
+    assert compile_condition(cond(nested), TYPES)(FACTS) is True

@@ -7,6 +7,12 @@ are compared with (decimals as ``Decimal``, dates as ``date``, date-times as awa
 ``datetime``), so evaluating is a comparison and nothing more: no interpretation loop,
 no ``eval``. Regular expressions are refused when they can backtrack catastrophically
 (the linker's ``regex_problem``) and only see the first ``MAX_MATCH_INPUT`` characters.
+
+``all``, ``any`` and ``not`` have no closure of their own: each test is compiled with
+what follows it (the next test or the answer) when it holds and when not, so a
+condition costs one Python call per test tried, the cost a hand-written function is
+measured against (``bench/conditions.py``). No source is generated for this: every
+closure is written out below, in a form for each kind of continuation (``_pick``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import msgspec
 
@@ -71,6 +77,10 @@ class _Env(NamedTuple):
     calendars: Mapping[str, BusinessCalendar]
 
 
+Next: TypeAlias = "Test | bool"
+"""What follows a test: the test to try next, or the answer."""
+
+
 def compile_condition(condition: Condition | None, types: Mapping[str, str] | None = None,
                       functions: Mapping[str, Callable[[Any], Any]] | None = None,
                       calendars: Mapping[str, BusinessCalendar] | None = None) -> Test:
@@ -83,22 +93,37 @@ def compile_condition(condition: Condition | None, types: Mapping[str, str] | No
     """
     if condition is None:
         return _always
-    return _compile(condition, _Env(dict(types or {}), functions or {}, calendars or {}))
+    return _compile(condition, _Env(dict(types or {}), functions or {}, calendars or {}), True, False)
 
 
-def _compile(condition: Condition, env: _Env) -> Test:
-    types = env.types
-    if condition.all is not None:
-        return _all([_compile(c, env) for c in condition.all])
-    if condition.any is not None:
-        fused = _fused_contains(condition.any, types)
-        return fused or _any([_compile(c, env) for c in condition.any])
+MAX_CHAIN = 200
+"""Conditions with more tests than this are not chained: their parts are compiled on their own and tried
+in a loop, so that evaluating never nests more Python calls than this (each test calls the next)."""
+
+
+def _compile(condition: Condition, env: _Env, yes: Next, no: Next) -> Test:
+    """The test of ``condition``, continuing with ``yes`` when it holds and ``no`` when not.
+
+    A continuation is the test to try next, or the answer (``True``/``False``). ``all``
+    chains its parts (each part's ``yes`` is the next part), ``any`` likewise through
+    ``no``, and ``not`` swaps ``yes`` and ``no``: no closure of its own for any of them.
+    """
+    if condition.all is not None or condition.any is not None:
+        if _size(condition) > MAX_CHAIN:
+            return _looped(condition, env, yes, no)
+        if condition.all is not None:
+            for part in reversed(condition.all):
+                yes = _compile(part, env, yes, no)
+            return _settled(yes)
+        for group in reversed(_any_groups(_flattened(condition.any or ()), env.types)):
+            no = (_compile(group, env, yes, no) if isinstance(group, Condition)
+                  else _contains(group[0], group[1], yes, no))
+        return _settled(no)
     if condition.not_ is not None:
         inverted = _inverted(condition.not_)
         if inverted is not None:
-            return _compile(inverted, env)
-        inner = _compile(condition.not_, env)
-        return lambda f: not inner(f)
+            return _compile(inverted, env, yes, no)
+        return _compile(condition.not_, env, no, yes)
     name = condition.field
     if name is None:
         raise ConditionError("a condition needs all, any, not or field")
@@ -107,14 +132,85 @@ def _compile(condition: Condition, env: _Env) -> Test:
         raise ConditionError(f"the test of `{name}` needs exactly one operator")
     operator = operators[0]
     if condition.function is not None:
-        return _through_function(condition.function, env.functions, name, operator, getattr(condition, operator))
+        return _node(_through_function(condition.function, env.functions, name, operator,
+                                       getattr(condition, operator)), yes, no)
     if operator in ("older_than", "newer_than"):
         calendar = env.calendars.get(condition.calendar) if condition.calendar else None
         if condition.calendar and calendar is None:
             raise ConditionError(f"no calendar `{condition.calendar}`")
-        return _age(name, operator, getattr(condition, operator), calendar or AROUND_THE_CLOCK)
-    kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else types.get(name, "input")
-    return _test(name, kind, operator, getattr(condition, operator))
+        return _node(_age(name, operator, getattr(condition, operator), calendar or AROUND_THE_CLOCK), yes, no)
+    kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else env.types.get(name, "input")
+    return _test(name, kind, operator, getattr(condition, operator), yes, no)
+
+
+def _size(condition: Condition) -> int:
+    """How many tests a condition has."""
+    if condition.all is not None or condition.any is not None:
+        return sum(_size(c) for c in (condition.all if condition.all is not None else condition.any or ()))
+    return _size(condition.not_) if condition.not_ is not None else 1
+
+
+def _looped(condition: Condition, env: _Env, yes: Next, no: Next) -> Test:
+    """A large ``all``/``any``: each part compiled on its own, the parts tried in a loop."""
+    if condition.all is not None:
+        parts = tuple(_compile(c, env, True, False) for c in condition.all)
+
+        def every(f: Facts) -> bool:
+            for test in parts:
+                if not test(f):
+                    return False
+            return True
+        return _node(every, yes, no)
+    parts = tuple(_compile(c, env, True, False) for c in _flattened(condition.any or ()))
+
+    def some(f: Facts) -> bool:
+        for test in parts:
+            if test(f):
+                return True
+        return False
+    return _node(some, yes, no)
+
+
+def _never(facts: Facts) -> bool:
+    return False
+
+
+def _settled(then: Next) -> Test:
+    """A continuation as a test (``all`` of nothing continues with its ``yes`` straight away)."""
+    if isinstance(then, bool):
+        return _always if then else _never
+    return then
+
+
+def _pick(yes: Next, no: Next, plain: Test, and_then: Test, or_else: Test, either: Test) -> Test:
+    """The form of a test for its continuations: ``plain`` for (True, False), ``and_then`` for (test,
+    False), ``or_else`` for (True, test), ``either`` for (test, test); any other pair (made by a
+    ``not``) wraps ``plain``. Each form names only the cells it uses: every cell a closure has
+    is copied into each call's frame, so fewer cells cost less."""
+    yes_test, no_test = not isinstance(yes, bool), not isinstance(no, bool)
+    if yes is True and no is False:
+        return plain
+    if yes_test and no is False:
+        return and_then
+    if yes is True and no_test:
+        return or_else
+    if yes_test and no_test:
+        return either
+    return _node(plain, yes, no)
+
+
+def _node(test: Test, yes: Next, no: Next) -> Test:
+    """Any test with its continuations (the operators most conditions use have forms of their own)."""
+    if yes is True and no is False:
+        return test
+    if yes is False and no is True:
+        return lambda f: not test(f)
+    y, n = _settled(yes), _settled(no)
+    if no is False:
+        return lambda f: test(f) and y(f)
+    if yes is True:
+        return lambda f: test(f) or n(f)
+    return lambda f: y(f) if test(f) else n(f)
 
 
 AROUND_THE_CLOCK = BusinessCalendar(None)
@@ -181,20 +277,245 @@ def _inverted(condition: Condition) -> Condition | None:
     return None
 
 
-def _fused_contains(parts: tuple[Condition, ...], types: dict[str, str]) -> Test | None:
-    """``any`` of ``contains`` tests on one text field: the text is case-folded once for all of them."""
-    if len(parts) < 2 or any(p.field is None or p.contains is None or p.field != parts[0].field for p in parts):
-        return None
-    name = parts[0].field
-    assert name is not None
-    kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else types.get(name, "input")
-    if kind == "multiselect" or any(
-            sum(getattr(p, op) is not None for op in OPERATORS) != 1 for p in parts):
-        return None
-    needles = tuple(str(p.contains).casefold() for p in parts)
+def _flattened(parts: tuple[Condition, ...]) -> list[Condition]:
+    """The parts of an ``any`` with parts that are themselves ``any`` spliced in, in order."""
+    out: list[Condition] = []
+    for part in parts:
+        if part.all is None and part.any is not None:
+            out.extend(_flattened(part.any))
+        else:
+            out.append(part)
+    return out
+
+
+def _any_groups(parts: list[Condition], types: Mapping[str, str]) -> list[Condition | tuple[str, tuple[str, ...]]]:
+    """The parts of an ``any``, where ``contains`` tests of one text field next to each other become one
+    (field, texts): the field's text is then case-folded once for all of them."""
+    groups: list[Condition | tuple[str, tuple[str, ...]]] = []
+    for part in parts:
+        last = groups[-1] if groups else None
+        if not _fusable(part, types):
+            groups.append(part)
+        elif isinstance(last, tuple) and last[0] == part.field:
+            groups[-1] = (last[0], (*last[1], str(part.contains)))
+        elif isinstance(last, Condition) and _fusable(last, types) and last.field == part.field:
+            groups[-1] = (str(part.field), (str(last.contains), str(part.contains)))
+        else:
+            groups.append(part)
+    return groups
+
+
+def _fusable(part: Condition, types: Mapping[str, str]) -> bool:
+    """A plain ``contains`` on a text field (not a multiselect, no function, nothing else beside it)."""
+    if part.all is not None or part.any is not None or part.not_ is not None or part.field is None \
+            or part.contains is None or part.function is not None:
+        return False
+    kind = CORE_ATTRIBUTES[part.field].type if part.field in CORE_ATTRIBUTES else types.get(part.field, "input")
+    return kind != "multiselect" and sum(getattr(part, op) is not None for op in OPERATORS) == 1
+
+
+def _test(name: str, kind: str, operator: str, literal: Any,  # noqa: C901 - one branch per operator
+          yes: Next = True, no: Next = False) -> Test:
+    """The test of one field, one operator, going on to ``yes``/``no``; the literal converted once."""
+    if operator == "empty":
+        if literal:
+            return _node(lambda f: f.get(name) in (None, "", []), yes, no)
+        return _node(lambda f: f.get(name) not in (None, "", []), yes, no)
+    if operator == "changed":
+        if literal:
+            return _node(lambda f: name in f["changed"], yes, no)
+        return _node(lambda f: name not in f["changed"], yes, no)
+    if operator == "matches":
+        problem = regex_problem(literal)
+        if problem:
+            raise ConditionError(problem)
+        search = re.compile(literal).search
+        return _node(lambda f: isinstance(v := f.get(name), str) and search(v[:MAX_MATCH_INPUT]) is not None,
+                     yes, no)
+    if operator == "contains":
+        if kind == "multiselect":
+            return _node(lambda f: literal in (f.get(name) or ()), yes, no)
+        return _contains(name, (str(literal),), yes, no)
+    if operator in ("in_", "not_in"):
+        options = frozenset(to_python(kind, item) for item in literal)
+        if kind == "multiselect":  # one of the chosen options is (none is) among these
+            if operator == "in_":
+                return _node(lambda f: not options.isdisjoint(f.get(name) or ()), yes, no)
+            return _node(lambda f: options.isdisjoint(f.get(name) or ()), yes, no)
+        return _membership(name, options, operator == "in_", yes, no)
+    if kind == "multiselect" and operator in ("equals", "not_equals"):
+        chosen = frozenset(literal if isinstance(literal, list) else [literal])
+        if operator == "equals":
+            return _node(lambda f: frozenset(f.get(name) or ()) == chosen, yes, no)
+        return _node(lambda f: frozenset(f.get(name) or ()) != chosen, yes, no)
+    value = to_python(kind, literal)
+    if operator in ("equals", "not_equals"):
+        return _equality(name, value, operator == "equals", yes, no)
+    if operator in ("gt", "gte", "lt", "lte"):
+        return _ordering(name, operator, value, yes, no)
+    raise ConditionError(f"unknown operator {operator}")  # pragma: no cover - OPERATORS is closed
+
+
+# The operators most conditions use have a closure of their own for each form (``_pick``):
+# the comparison and the step to what follows in one call, written out, no generated source.
+
+def _equality(name: str, value: Any, equal: bool, yes: Next, no: Next) -> Test:
+    """``equals`` (``equal``) or ``not_equals`` of a single value."""
+    y, n = _settled(yes), _settled(no)
+    if equal:
+        return _pick(yes, no, lambda f: f.get(name) == value, lambda f: f.get(name) == value and y(f),
+                     lambda f: f.get(name) == value or n(f), lambda f: y(f) if f.get(name) == value else n(f))
+    return _pick(yes, no, lambda f: f.get(name) != value, lambda f: f.get(name) != value and y(f),
+                 lambda f: f.get(name) != value or n(f), lambda f: y(f) if f.get(name) != value else n(f))
+
+
+def _membership(name: str, options: frozenset[Any], among: bool, yes: Next, no: Next) -> Test:
+    """``in`` (``among``) or ``not_in`` on a single value."""
+    y, n = _settled(yes), _settled(no)
+    if among:
+        return _pick(yes, no, lambda f: f.get(name) in options, lambda f: f.get(name) in options and y(f),
+                     lambda f: f.get(name) in options or n(f), lambda f: y(f) if f.get(name) in options else n(f))
+    return _pick(yes, no, lambda f: f.get(name) not in options, lambda f: f.get(name) not in options and y(f),
+                 lambda f: f.get(name) not in options or n(f),
+                 lambda f: y(f) if f.get(name) not in options else n(f))
+
+
+def _ordering(name: str, operator: str, value: Any, yes: Next, no: Next) -> Test:  # noqa: C901 - written out
+    """gt/gte/lt/lte: false when the value is ``None`` or the facts lack it.
+
+    The comparison is made on ``f[name]`` straight away: a missing name raises ``KeyError``
+    and ``None`` compared with any literal a definition can hold raises ``TypeError``, so a
+    value that is there costs no ``None`` test. ``_unless_missing`` re-raises any other
+    error (a value of another type, an error of the test tried next) as before.
+    """
+    y, n = _settled(yes), _settled(no)
+    if operator == "gt":
+        def gt(f: Facts) -> bool:
+            try:
+                return f[name] > value  # type: ignore[no-any-return] # a bool for every literal
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def gt_and(f: Facts) -> bool:
+            try:
+                return f[name] > value and y(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def gt_or(f: Facts) -> bool:
+            try:
+                return f[name] > value or n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+
+        def gt_either(f: Facts) -> bool:
+            try:
+                return y(f) if f[name] > value else n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+        return _pick(yes, no, gt, gt_and, gt_or, gt_either)
+    if operator == "gte":
+        def gte(f: Facts) -> bool:
+            try:
+                return f[name] >= value  # type: ignore[no-any-return] # a bool for every literal
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def gte_and(f: Facts) -> bool:
+            try:
+                return f[name] >= value and y(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def gte_or(f: Facts) -> bool:
+            try:
+                return f[name] >= value or n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+
+        def gte_either(f: Facts) -> bool:
+            try:
+                return y(f) if f[name] >= value else n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+        return _pick(yes, no, gte, gte_and, gte_or, gte_either)
+    if operator == "lt":
+        def lt(f: Facts) -> bool:
+            try:
+                return f[name] < value  # type: ignore[no-any-return] # a bool for every literal
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def lt_and(f: Facts) -> bool:
+            try:
+                return f[name] < value and y(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def lt_or(f: Facts) -> bool:
+            try:
+                return f[name] < value or n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+
+        def lt_either(f: Facts) -> bool:
+            try:
+                return y(f) if f[name] < value else n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+        return _pick(yes, no, lt, lt_and, lt_or, lt_either)
+    if operator == "lte":
+        def lte(f: Facts) -> bool:
+            try:
+                return f[name] <= value  # type: ignore[no-any-return] # a bool for every literal
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def lte_and(f: Facts) -> bool:
+            try:
+                return f[name] <= value and y(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name)
+
+        def lte_or(f: Facts) -> bool:
+            try:
+                return f[name] <= value or n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+
+        def lte_either(f: Facts) -> bool:
+            try:
+                return y(f) if f[name] <= value else n(f)
+            except (KeyError, TypeError):
+                return _unless_missing(f, name) or n(f)
+        return _pick(yes, no, lte, lte_and, lte_or, lte_either)
+    raise ConditionError(f"unknown operator {operator}")  # pragma: no cover - the four above
+
+
+def _unless_missing(f: Facts, name: str) -> bool:
+    """Called in an ``except`` clause: false when the facts lack ``name`` or hold ``None``, else re-raise."""
+    if f.get(name) is not None:
+        raise  # noqa: PLE0704 - the exception the caller is handling
+    return False
+
+
+def _contains(name: str, texts: tuple[str, ...], yes: Next, no: Next) -> Test:
+    """``contains`` on a text field, or ``any`` of several on one field: the text case-folded once for all."""
+    y, n = _settled(yes), _settled(no)
+    needles = tuple(text.casefold() for text in texts)
+    if len(needles) == 1:
+        (one,) = needles
+        return _pick(yes, no, lambda f: isinstance(v := f.get(name), str) and one in v.casefold(),
+                     lambda f: isinstance(v := f.get(name), str) and one in v.casefold() and y(f),
+                     lambda f: (isinstance(v := f.get(name), str) and one in v.casefold()) or n(f),
+                     lambda f: y(f) if isinstance(v := f.get(name), str) and one in v.casefold() else n(f))
     if len(needles) == 2:
-        first, second = needles
-        return lambda f: isinstance(v := f.get(name), str) and (first in (t := v.casefold()) or second in t)
+        a, b = needles
+        return _pick(yes, no, lambda f: isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t),
+                     lambda f: isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t) and y(f),
+                     lambda f: (isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t)) or n(f),
+                     lambda f: y(f) if isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t)
+                     else n(f))
 
     def some(f: Facts) -> bool:
         value = f.get(name)
@@ -205,96 +526,7 @@ def _fused_contains(parts: tuple[Condition, ...], types: dict[str, str]) -> Test
             if needle in text:
                 return True
         return False
-    return some
-
-
-def _all(tests: list[Test]) -> Test:
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda f: a(f) and b(f)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda f: a(f) and b(f) and c(f)
-    items = tuple(tests)
-
-    def every(f: Facts) -> bool:
-        for test in items:
-            if not test(f):
-                return False
-        return True
-    return every
-
-
-def _any(tests: list[Test]) -> Test:
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda f: a(f) or b(f)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda f: a(f) or b(f) or c(f)
-    items = tuple(tests)
-
-    def some(f: Facts) -> bool:
-        for test in items:
-            if test(f):
-                return True
-        return False
-    return some
-
-
-def _test(name: str, kind: str, operator: str, literal: Any) -> Test:  # noqa: C901 - one branch per operator
-    """The closure of one field, one operator; the literal converted once."""
-    if operator == "empty":
-        if literal:
-            return lambda f: f.get(name) in (None, "", [])
-        return lambda f: f.get(name) not in (None, "", [])
-    if operator == "changed":
-        if literal:
-            return lambda f: name in f["changed"]
-        return lambda f: name not in f["changed"]
-    if operator == "matches":
-        problem = regex_problem(literal)
-        if problem:
-            raise ConditionError(problem)
-        search = re.compile(literal).search
-        return lambda f: isinstance(v := f.get(name), str) and search(v[:MAX_MATCH_INPUT]) is not None
-    if operator == "contains":
-        if kind == "multiselect":
-            return lambda f: literal in (f.get(name) or ())
-        needle = str(literal).casefold()
-        return lambda f: isinstance(v := f.get(name), str) and needle in v.casefold()
-    if operator in ("in_", "not_in"):
-        options = frozenset(to_python(kind, item) for item in literal)
-        if kind == "multiselect":  # one of the chosen options is (none is) among these
-            if operator == "in_":
-                return lambda f: not options.isdisjoint(f.get(name) or ())
-            return lambda f: options.isdisjoint(f.get(name) or ())
-        if operator == "in_":
-            return lambda f: f.get(name) in options
-        return lambda f: f.get(name) not in options
-    if kind == "multiselect" and operator in ("equals", "not_equals"):
-        chosen = frozenset(literal if isinstance(literal, list) else [literal])
-        if operator == "equals":
-            return lambda f: frozenset(f.get(name) or ()) == chosen
-        return lambda f: frozenset(f.get(name) or ()) != chosen
-    value = to_python(kind, literal)
-    if operator == "equals":
-        return lambda f: f.get(name) == value
-    if operator == "not_equals":
-        return lambda f: f.get(name) != value
-    if operator == "gt":
-        return lambda f: (v := f.get(name)) is not None and v > value
-    if operator == "gte":
-        return lambda f: (v := f.get(name)) is not None and v >= value
-    if operator == "lt":
-        return lambda f: (v := f.get(name)) is not None and v < value
-    if operator == "lte":
-        return lambda f: (v := f.get(name)) is not None and v <= value
-    raise ConditionError(f"unknown operator {operator}")  # pragma: no cover - OPERATORS is closed
+    return _node(some, yes, no)
 
 
 def condition_fields(condition: Condition | None) -> frozenset[str]:
