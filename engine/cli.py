@@ -1,5 +1,5 @@
 """The ``routecard`` command: init, check, plan, apply, demo, schema, serve, worker, users, tokens, diagram,
-plugins, and the commands plugins add.
+plugins, export, import, and the commands plugins add.
 
 Exit codes: 0 fine, 1 definition errors or a refused plan, 2 usage errors.
 """
@@ -215,8 +215,17 @@ async def _demo_users(linked: LinkedWorkspace, url: str, root: Path) -> tuple[st
         return "", []
     db = await connect(url)
     try:
-        ids = [await add_user(db, linked, login, password=DEMO_PASSWORD, name=str(extra.get(login, {}).get("name", "")),
-                              roles=tuple(extra.get(login, {}).get("roles") or ())) for login in logins]
+        ids = []
+        for login in logins:
+            spec = extra.get(login, {})
+            customer = None
+            if spec.get("customer"):  # a customer user, who signs in to the portal
+                customer = await db.fetch_value("SELECT id FROM rc_customer WHERE name = {}", str(spec["customer"]))
+                if customer is None:
+                    raise UsageError(f"{root / 'demo' / 'orders.yaml'}: user {login}: no customer {spec['customer']}")
+            ids.append(await add_user(db, linked, login, password=DEMO_PASSWORD, name=str(spec.get("name", "")),
+                                      email=spec.get("email"), roles=tuple(spec.get("roles") or ()),
+                                      is_staff=customer is None, customer_id=customer))
         return await create_token(db, ids[0], "demo"), logins
     finally:
         await db.close()
@@ -280,6 +289,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """The scheduler worker: SLA sweep and schedules, due jobs, the outbox's mail (``--once``: one round)."""
     from .automation.worker import Worker
     from .comms.imap import imap_poller, poll_once
+    from .runtime.attachments import disk_store
     from .db import connect
     from .runtime import Runtime
 
@@ -296,7 +306,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         try:
             await db.start_pool()
             runtime = Runtime(linked, db)
-            worker = Worker(runtime, say=say)
+            worker = Worker(runtime, say=say, storage=disk_store(linked.settings, root))
             poller = imap_poller(runtime, root, say) if args.imap else None
             if args.once:
                 if poller is not None and not await poll_once(poller, say):
@@ -341,17 +351,28 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         if not password:
             raise UsageError("--password-stdin: no password on standard input")
 
+    if args.customer and (args.group or args.role):
+        raise UsageError("--customer: a customer user holds no groups or roles")
+
     async def run() -> int:
         linked, url = await _with_runtime_db(args)
         db = await connect(url)
         try:
+            if args.customer:  # a customer user, made (and audited) as staff would make one in the UI
+                from .runtime import SYSTEM
+                from .runtime.customers import Customers
+
+                made = await Customers(db, linked).add_user_to(SYSTEM, args.customer, {
+                    "login": args.username, "name": args.name, "email": args.email, "password": password})
+                return int(made["id"])
             return await add_user(db, linked, args.username, name=args.name or "", email=args.email,
                                   password=password, groups=tuple(args.group), roles=tuple(args.role))
         finally:
             await db.close()
 
     user = asyncio.run(run())
-    extras = [f"groups: {', '.join(args.group)}" if args.group else "", f"roles: {', '.join(args.role)}" if args.role else ""]
+    extras = [f"groups: {', '.join(args.group)}" if args.group else "", f"roles: {', '.join(args.role)}" if args.role else "",
+              f"customer user of {args.customer}" if args.customer else ""]
     print(f"user {args.username} (id {user})" + "".join(f"; {e}" for e in extras if e))
     return 0
 
@@ -406,6 +427,81 @@ def cmd_rules_replay(args: argparse.Namespace) -> int:
             await db.close()
 
     print(asyncio.run(run()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Back up a workspace: its definitions, every table's rows and the stored files, in one archive."""
+    from .archive import Summary, export_archive
+    from .db import connect
+    from .runtime.attachments import disk_store
+    from .storage import size_words
+
+    root = _workspace_dir(args.dir)
+    linked = open_workspace(root)
+    url = _database_url(args, root, linked.settings.database)
+    out = Path(args.out)
+
+    async def run() -> Summary:
+        db = await connect(url)
+        try:
+            return await export_archive(db, linked, root, disk_store(linked.settings, root), out)
+        finally:
+            await db.close()
+
+    summary = asyncio.run(run())
+    print(f"wrote {out}: {summary.rows} rows in {summary.tables} tables, {summary.files} stored files "
+          f"({size_words(summary.file_bytes)}); definition version {summary.fingerprint[:12]}")
+    if summary.missing_files:
+        keys = ", ".join(summary.missing_files[:5]) + (" ..." if len(summary.missing_files) > 5 else "")
+        print(f"warning: {len(summary.missing_files)} stored files the data names were not in the store: {keys}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Restore an archive into an empty database; into a new or empty folder, its definitions too."""
+    import shutil
+
+    from .archive import Summary, import_archive, open_archive
+    from .db import connect
+    from .runtime.attachments import disk_store
+    from .storage import size_words
+
+    root = Path(args.dir)
+    fresh = not root.exists() or (root.is_dir() and not any(root.iterdir()))
+    with open_archive(Path(args.file)) as archive:
+        restored = []
+        try:
+            if fresh:
+                restored = archive.write_definitions(root)
+            root = _workspace_dir(args.dir)
+            linked = open_workspace(root)
+            url = _database_url(args, root, linked.settings.database)
+
+            async def run() -> tuple[Summary, str]:
+                db = await connect(url)
+                try:
+                    return await import_archive(db, archive, disk_store(linked.settings, root)), db.display_url
+                finally:
+                    await db.close()
+
+            summary, where = asyncio.run(run())
+        except BaseException:
+            if fresh and root.is_dir():  # the folder was new or empty: take back what was written into it
+                for entry in root.iterdir():
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+            raise
+    if restored:
+        print(f"restored {len(restored)} definition files into {root}")
+    print(f"imported {args.file} into {where}: {summary.rows} rows in {summary.tables} tables, {summary.files} "
+          f"stored files ({size_words(summary.file_bytes)}); definition version {summary.fingerprint[:12]}")
+    if linked.fingerprint != summary.fingerprint:
+        print(f"the workspace's definitions (version {linked.fingerprint[:12]}) differ from the archive's: "
+              f"run `routecard plan {root}` and `routecard apply {root}` to migrate the restored data")
     return 0
 
 
@@ -511,6 +607,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--imap", action="store_true",
                    help="also fetch incoming mail from the IMAP mailbox of mail.inbound.imap (docs/mail.md)")
     p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("export", help="back up the workspace's definitions, data and stored files into one "
+                                      "archive (docs/backup.md)")
+    p.add_argument("dir", help="the workspace folder")
+    with_db(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="the archive to write (a new file, e.g. backup.zip)")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("import", help="restore an archive into an empty database (docs/backup.md)")
+    p.add_argument("dir", help="the workspace folder; a new or empty one gets the archive's definitions")
+    with_db(p)
+    p.add_argument("file", help="the archive written by `routecard export`")
+    p.set_defaults(func=cmd_import)
 
     def with_workspace(p: argparse.ArgumentParser) -> None:
         p.add_argument("--workspace", "-w", default=".", metavar="DIR",
@@ -526,6 +633,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     p.add_argument("--name", help="display name (default: the username)")
     p.add_argument("--email")
+    p.add_argument("--customer", metavar="NAME", help="make a customer user of this customer (by its name)")
     with_workspace(p)
     p.set_defaults(func=cmd_users_add)
     tokens = sub.add_parser("tokens", help="manage API tokens").add_subparsers(

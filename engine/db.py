@@ -38,6 +38,33 @@ def default_url(root: Path, configured: str | None) -> str:
     return "sqlite:///" + str((root / DEFAULT_SQLITE).resolve())
 
 
+UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""PostgreSQL states of a server going down, starting up or full: admin/crash shutdown, cannot
+connect now, too many connections (with every class ``08`` connection exception)."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Is ``exc`` (or what caused it) the database being out of reach, rather than a bug?
+
+    True for a refused, reset or timed-out connection, a connection the server closed, and
+    a server shutting down or starting up. Requests failing so answer 503 (try again), not 500.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionError, TimeoutError, DatabaseError)):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in UNAVAILABLE_STATES):
+            return True
+        if type(current).__module__.startswith("asyncpg") and (
+                "closed" in str(current) or type(current).__name__ == "InternalClientError"):
+            return True  # "connection is closed", "pool is closed"; a session the server ended under a query
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class Database:
     """One database, reached through a piccolo engine."""
 

@@ -5,6 +5,7 @@ is skipped by the loader)::
 
     users:                         # besides every group's members, who are added anyway
       admin: {name: Demo administrator, roles: [administrator]}
+      ella: {name: Ella Marsh, customer: seaside_theatre, email: ella@example.org}   # a portal user
     orders:
       - template: customer_order
         by: anna.gruber            # who creates it (a demo user)

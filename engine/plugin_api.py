@@ -195,6 +195,11 @@ class Channel:
     """Why the channel cannot deliver with these settings (rows then wait), or ``None``."""
     describe: Callable[[bytes], str] = field(default=lambda payload: "")
     """A short, secret-free description of a payload for the worker's log."""
+    send_each: Callable[[Any, list[Delivery], float, Callable[[int, Outcome], None]], Awaitable[None]] | None = None
+    """Optional, used instead of ``send``: ``send_each(settings, deliveries, timeout, done)`` calls
+    ``done(index, outcome)`` from a worker thread as soon as each delivery's outcome is known; ``done`` returns
+    once the outcome is recorded. A channel that sends several deliveries over one connection should offer
+    it, so a worker killed half-way through a batch has recorded what went out, and nothing is sent twice."""
 
 
 @dataclass(frozen=True, kw_only=True)

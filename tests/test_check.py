@@ -147,7 +147,7 @@ def test_every_error_of_a_document_is_reported() -> None:
         ("plain text\n", "f.yaml", 'f.yaml:1:1: error: a definition document must be a mapping of keys, '
          'found "plain text"'),
         ("kind: 5\n", "f.yaml", "f.yaml:1:7: error: unknown kind 5; kinds are: Template, Field, Queue, Group, "
-         "Role, Form, Rule, SLA, Calendar, Macro, Portal, Customer"),
+         "Role, Form, Rule, SLA, Calendar, Macro, CommentTemplate, Portal, Customer"),
         ("kind: queue\n", "f.yaml", 'f.yaml:1:7: error: unknown kind "queue"; did you mean `Queue`?'),
         ("kind: Group\nname: g\n", "routecard.yaml", 'routecard.yaml:1:7: error: routecard.yaml holds the '
          'workspace settings (kind: Workspace); put "Group" definitions in another file'),

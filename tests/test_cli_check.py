@@ -21,7 +21,7 @@ from engine.cli import main
 from engine.load import MAX_DEPTH
 
 STARTER = Path(__file__).resolve().parents[1] / "definitions" / "starter"
-KINDS = "Template, Field, Queue, Group, Role, Form, Rule, SLA, Calendar, Macro, Portal, Customer"
+KINDS = "Template, Field, Queue, Group, Role, Form, Rule, SLA, Calendar, Macro, CommentTemplate, Portal, Customer"
 
 
 def workspace(tmp_path: Path, files: dict[str, str | bytes], *, starter: bool = True) -> Path:

@@ -8,7 +8,7 @@ template injection, and what a customer sees of a thread.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,6 @@ from tests.runtime_helpers import ORDER, Env, make_env
 
 CONTACT = "kunde@example.org"
 CC = "auftraege@lindner-versand.example"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def _env(tmp_path: Path, database_url: str, port: int | None) -> Env:
@@ -273,3 +263,63 @@ def test_the_worker_command_sends_the_outbox(tmp_path: Path, database_url: str, 
     assert len(smtp.to(CONTACT)) == 1
     assert main(["worker", str(root), "--db", database_url, "--once"]) == 0
     assert "sent 0," in capsys.readouterr().out and len(smtp.to(CONTACT)) == 1
+
+
+class _GatedSink:
+    """An SMTP sink that holds the third mail (as if the worker sending it were stuck or killed) until opened."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.received: list[str] = []
+        self.open = threading.Event()
+        self.waiting = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
+        import email
+
+        if len(self.received) == 2:
+            self.waiting.set()
+            while not self.open.is_set():
+                await asyncio.sleep(0.02)
+        self.received.append(str(email.message_from_bytes(envelope.content)["Message-ID"]))
+        return "250 OK"
+
+
+async def test_each_mail_is_recorded_as_sent_before_the_next_goes_out(tmp_path: Path, database_url: str) -> None:
+    """A worker killed half-way through a batch has recorded every mail the server accepted, so no other worker
+    sends those again (the outbox leases' duplicates under faults)."""
+    import asyncio
+    import json
+
+    from aiosmtpd.controller import Controller
+
+    from comms_helpers import free_port
+
+    sink = _GatedSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    made = await _env(tmp_path, database_url, port)
+    try:
+        number = await _order(made)
+        actor = await made.actor("lukas.maier")
+        for index in range(4):
+            await made.rt.messages.reply(actor, number, f"Answer {index}")
+        pending = await made.db.fetch("SELECT id, payload FROM rc_outbox WHERE state = 'pending' ORDER BY id")
+        assert len(pending) >= 4
+        sending = asyncio.create_task(worker(made).run_once())
+        while not sink.waiting.is_set():
+            await asyncio.sleep(0.02)
+        # the server accepted two mails and holds the third: both are recorded already, the rest still claimed
+        rows = await made.db.fetch("SELECT state, payload FROM rc_outbox ORDER BY next_attempt_at, id")
+        sent = {json.loads(r["payload"])["message_id"] for r in rows if r["state"] == "sent"}
+        assert sent == set(sink.received) and len(sent) == 2
+        sink.open.set()
+        report = await sending
+        assert report.sent == len(pending) and len(sink.received) == len(set(sink.received)) == len(pending)
+    finally:
+        sink.open.set()
+        controller.stop()
+        await made.db.close()

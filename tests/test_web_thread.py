@@ -7,12 +7,19 @@ lists, posts and subscribes with errors in the API's shape.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api_helpers import served
+from comms_helpers import SmtpServer, mail_workspace
+from engine.comms import OutboxWorker
+from engine.runtime.attachments import Attachments
 from runtime_helpers import ORDER
+from test_storage import PDF, PNG
 from web_helpers import Browser, browsing
 
 USERS: dict[str, dict[str, Any]] = {
@@ -73,7 +80,8 @@ async def test_comment_through_the_page_appears_in_the_thread(web: Browser) -> N
                             {"body": "internal note", "assign_to": "sophie.huber"})
     assert second.status_code == 200, second.text
     assert (await web.api.order(AGENT, number))["owner"] == "sophie.huber"
-    assert second.text.index("internal note") < second.text.index("parcel")  # newest first
+    listed = second.text[second.text.index('<ol class="thread">'):]
+    assert listed.index("internal note") < listed.index("parcel")  # newest first
     assert 'id="order-flow"' in second.text  # the owner changed: the header comes along
 
 
@@ -134,3 +142,156 @@ async def test_the_api_lists_posts_and_subscribes(web: Browser) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     schema = (await api.client.get("/schema/openapi.json")).json()
     assert "/api/orders/{number}/messages" in schema["paths"]
+
+
+# -- files and comment templates ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def mailing(database_url: str, tmp_path: Path, smtp: SmtpServer) -> AsyncIterator[Browser]:
+    """The example copied (files are stored in its folder), mailing to the test's SMTP server, quota 50 KB."""
+    root = mail_workspace(tmp_path, smtp.port)
+    with (root / "routecard.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("attachments:\n  daily_quota: 50000\n")
+    async with served(root, database_url, USERS) as api:
+        browser = Browser(api)
+        await browser.sign_in(AGENT)
+        browser.root = root  # type: ignore[attr-defined]
+        yield browser
+
+
+def _stored(web: Browser) -> list[Path]:
+    folder = web.root / ".routecard" / "files"  # type: ignore[attr-defined]
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+async def _send_mail(web: Browser) -> Any:
+    runtime = web.api.runtime
+    store = Attachments.on_disk(runtime, web.root).storage  # type: ignore[attr-defined]
+    return await OutboxWorker(web.api.db, lambda: runtime.workspace.settings, timeout=5.0, storage=store).run_once()
+
+
+async def test_a_reply_with_a_file_from_the_page_is_listed_downloaded_and_mailed(
+        mailing: Browser, smtp: SmtpServer) -> None:
+    web = mailing
+    number = await _order(web)
+    section = await web.get(AGENT, f"/orders/{number}/thread", htmx=True)
+    assert section.text.count('hx-encoding="multipart/form-data"') == 3
+    assert 'id="reply-files" name="attachments" multiple' in section.text
+    assert '<option value="parcel_shipped">Parcel shipped</option>' in section.text
+    assert f'hx-get="/orders/{number}/thread/reply/text"' in section.text
+    # the picker fills the text area with the template, placeholders filled in (an unset field: its default)
+    picked = await web.get(AGENT, f"/orders/{number}/thread/reply/text?template=parcel_shipped", htmx=True)
+    assert picked.status_code == 200
+    assert f"your order K0048213 ({number}) has left our warehouse today with our carrier." in picked.text
+    assert picked.text.lstrip().startswith('<div id="reply-text"')
+    unknown = await web.get(AGENT, f"/orders/{number}/thread/reply/text?template=awaiting_payment", htmx=True)
+    assert "no comment template `awaiting_payment` for this reply; offered: parcel_shipped" in unknown.text
+    before = await _snapshot(web)
+    refused = await web.post(AGENT, f"/orders/{number}/thread/reply", {"body": "see attached"},
+                             files=[("attachments", ("x.png", b"<html><script>alert(1)</script>", "image/png"))])
+    assert refused.status_code == 422 and 'id="reply-attachments-error"' in refused.text
+    assert "files of this type (text/html) are not accepted" in refused.text
+    assert await _snapshot(web) == before and _stored(web) == []
+    sent = await web.post(AGENT, f"/orders/{number}/thread/reply", {"body": "see attached", "template": ""},
+                          files=[("attachments", ("../plan\u202e.pdf", PDF, "text/html")),
+                                 ("attachments", ("", b"", "application/octet-stream"))])
+    assert sent.status_code == 200, sent.text
+    [message] = (await web.api.get(AGENT, f"/api/orders/{number}/messages")).json()
+    [file] = message["attachments"]
+    assert (file["filename"], file["content_type"], file["size"]) == ("plan.pdf", "application/pdf", len(PDF))
+    assert f'<a href="/files/{file["id"]}/plan.pdf" download>plan.pdf</a>' in sent.text
+    download = await web.get(AGENT, f"/files/{file['id']}/plan.pdf")
+    assert download.content == PDF and download.headers["content-disposition"].startswith("attachment;")
+    assert (await _send_mail(web)).sent == 1
+    [mail] = smtp.to("kunde@example.org")
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "plan.pdf" and part.get_content_type() == "application/pdf"
+    assert part.get_payload(decode=True) == PDF
+
+
+async def test_the_api_sends_files_by_id_and_uploaded_along_with_a_template(mailing: Browser, smtp: SmtpServer) -> None:
+    web = mailing
+    api = web.api
+    number = await _order(web)
+    boss = "anna.gruber"  # the supervisor may always edit, so may upload to the order
+    uploaded = await api.client.post(f"/api/orders/{number}/attachments", headers=api.auth(boss),
+                                     files=[("file", ("photo.png", PNG, "image/png"))])
+    assert uploaded.status_code == 201, uploaded.text
+    [photo] = uploaded.json()
+    texts = await api.get(boss, f"/api/orders/{number}/comment-templates?kind=comment")
+    assert [t["name"] for t in texts.json()] == ["awaiting_payment", "parcel_shipped"]
+    assert texts.json()[0]["body"] == f"Waiting for the payment of 99.90 EUR (invoice) before {number} moves on."
+    posted = await api.post(boss, f"/api/orders/{number}/messages",
+                            {"kind": "comment", "template": "parcel_shipped", "attachments": [photo["id"]]})
+    assert posted.status_code == 201, posted.text
+    comment = posted.json()
+    assert comment["client_viewable"] is True and comment["body"].startswith("Hello,\n\nyour order K0048213")
+    assert [f["filename"] for f in comment["attachments"]] == ["photo.png"]
+    again = await api.post(boss, f"/api/orders/{number}/messages",
+                           {"kind": "comment", "body": "again", "attachments": [photo["id"]], "template": "nope"})
+    assert again.status_code == 422 and again.json()["errors"][0]["field"] == "template"
+    twice = await api.post(boss, f"/api/orders/{number}/messages",
+                           {"kind": "comment", "body": "again", "attachments": [photo["id"]], "client_viewable": True})
+    assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "attachments.0"
+    along = await api.client.post(
+        f"/api/orders/{number}/messages/with-files", headers=api.auth(boss),
+        data={"message": json.dumps({"kind": "reply", "body": "Your invoice.", "subject": "Invoice"})},
+        files=[("file", ("invoice.pdf", PDF, "application/pdf")), ("file", ("notes.txt", b"a\nb\n", "text/plain"))])
+    assert along.status_code == 201, along.text
+    assert [f["filename"] for f in along.json()["attachments"]] == ["invoice.pdf", "notes.txt"]
+    broken = await api.client.post(f"/api/orders/{number}/messages/with-files", headers=api.auth(boss),
+                                   data={"message": json.dumps({"kind": "reply", "bodyy": "x"})},
+                                   files=[("file", ("a.pdf", PDF, "application/pdf"))])
+    assert broken.status_code == 422 and broken.json()["errors"][0]["field"] == "message.bodyy"
+    assert (await _send_mail(web)).sent == 2  # the client-viewable comment and the reply reach the customer
+    parts = {str(m["Subject"]): [(p.get_filename(), p.get_payload(decode=True)) for p in m.iter_attachments()]
+             for m in smtp.to("kunde@example.org")}
+    assert parts[f"[{number}] Invoice"] == [("invoice.pdf", PDF), ("notes.txt", b"a\nb\n")]
+    assert parts[f"[{number}] Teapots"] == [("photo.png", PNG)]
+
+
+async def test_uploads_beyond_the_daily_quota_are_refused_with_413_and_nothing_is_kept(mailing: Browser) -> None:
+    web = mailing
+    api = web.api
+    number = await _order(web)
+    boss = "anna.gruber"
+    first = await api.client.post(f"/api/orders/{number}/attachments", headers=api.auth(boss),
+                                  files=[("file", ("a.png", PNG + b"\0" * 40000, "image/png"))])
+    assert first.status_code == 201, first.text
+    kept = _stored(web)
+    before = await _snapshot(web)
+    over = await api.client.post(f"/api/orders/{number}/attachments", headers=api.auth(boss),
+                                 files=[("file", ("b.pdf", PDF + b" " * 12000, "application/pdf"))])
+    assert over.status_code == 413, over.text
+    body = over.json()
+    assert body["error"] == "quota_exceeded" and body["errors"][0]["field"] == "file"
+    assert "daily quota of 48.8 KB" in body["errors"][0]["message"]
+    assert _stored(web) == kept and await _snapshot(web) == before
+    # the page's form says so at the files' input, keeps the text, stores nothing
+    page = await web.post(AGENT, f"/orders/{number}/thread/comment", {"body": "big file"},
+                          files=[("attachments", ("c.pdf", PDF + b" " * 60000, "application/pdf"))])
+    assert page.status_code == 422 and 'id="comment-attachments-error"' in page.text
+    assert "big file</textarea>" in page.text
+    assert _stored(web) == kept and await _snapshot(web) == before
+
+
+async def test_the_orders_files_can_be_ticked_to_go_along(mailing: Browser) -> None:
+    web = mailing
+    api = web.api
+    number = await _order(web)
+    uploaded = await api.client.post(f"/api/orders/{number}/attachments", headers=api.auth("anna.gruber"),
+                                     files=[("file", ("scan.pdf", PDF, "application/pdf"))])
+    [scan] = uploaded.json()
+    section = await web.get(AGENT, f"/orders/{number}/thread", htmx=True)
+    assert f'name="attachment_ids" value="{scan["id"]}"> scan.pdf' in section.text
+    # someone else's file cannot go on a private comment: refused at the files' input, the box stays ticked
+    private = await web.post(AGENT, f"/orders/{number}/thread/comment",
+                             {"body": "internal", "attachment_ids": str(scan["id"])})
+    assert private.status_code == 422 and 'id="comment-attachments-error"' in private.text
+    assert f'value="{scan["id"]}" checked>' in private.text
+    sent = await web.post(AGENT, f"/orders/{number}/thread/reply", {"body": "The scan.",
+                                                                    "attachment_ids": str(scan["id"])})
+    assert sent.status_code == 200, sent.text
+    assert f'<a href="/files/{scan["id"]}/scan.pdf" download>scan.pdf</a>' in sent.text
+    assert 'name="attachment_ids"' not in sent.text  # sent with a message: no longer offered

@@ -28,6 +28,7 @@ from engine.errors import DatabaseError
 from engine.link.resolved import LinkedWorkspace
 from engine.migrate.plan import build_plan
 from engine.runtime import Runtime
+from engine.runtime.attachments import disk_store
 from engine.runtime.fields import FieldCodec
 from engine.workspace import open_workspace
 
@@ -35,7 +36,6 @@ from .api import (
     OrderController,
     SessionController,
     TokenController,
-    find_customers,
     health,
     list_queues,
     list_templates,
@@ -43,12 +43,15 @@ from .api import (
     template_router,
 )
 from .api.attachments import ATTACHMENT_HANDLERS
+from .api.customers import CUSTOMER_HANDLERS
 from .api.time import TIME_HANDLERS
 from .api.inbound import INBOUND_HANDLERS
 from .api.messages import MessageController
+from .api.admin import MAIL_TEST_HANDLERS
+from .api.portal import PortalController
 from .auth import auth_middleware
 from .deps import provide_runtime
-from .errors import EXCEPTION_HANDLERS
+from .errors import EXCEPTION_HANDLERS, document_errors
 from .hosts import HostGuard
 from .ops import OPS_HANDLERS, RequestLog, log_response
 from .limits import SignInLimiter
@@ -130,7 +133,8 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
             app.state.sign_in_limiter = SignInLimiter()
             watcher = (asyncio.create_task(watch_definitions(runtime, Path(workspace_dir), reload_interval))
                        if reload_interval > 0 else None)
-            sender = asyncio.create_task(Worker(runtime, say=log.info).run()) if worker else None
+            sender = asyncio.create_task(Worker(runtime, say=log.info, storage=disk_store(
+                linked.settings, Path(workspace_dir))).run()) if worker else None
             try:
                 yield
             finally:
@@ -143,10 +147,10 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
             await db.close()
 
     routers: list[Any] = [template_router(t, FieldCodec(t)) for t in linked.templates.values()]
-    return Litestar(
-        route_handlers=[OrderController, MessageController, SessionController, TokenController, list_templates,
-                        list_queues, find_customers, health, *routers, create_order_of_new_template,
-                        *ATTACHMENT_HANDLERS, *TIME_HANDLERS, *INBOUND_HANDLERS, *OPS_HANDLERS, *web_handlers()],
+    app = Litestar(
+        route_handlers=[OrderController, MessageController, PortalController, SessionController, TokenController, list_templates,
+                        list_queues, health, *routers, create_order_of_new_template,
+                        *ATTACHMENT_HANDLERS, *CUSTOMER_HANDLERS, *TIME_HANDLERS, *INBOUND_HANDLERS, *OPS_HANDLERS, *MAIL_TEST_HANDLERS, *web_handlers()],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False),
                       "files": Provide(files_provider(Path(workspace_dir)), sync_to_thread=False)},
         middleware=[RequestLog, HostGuard, auth_middleware()],
@@ -161,3 +165,5 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
                         "`Authorization: Bearer <token>` (`routecard tokens create USERNAME`)."),
         debug=False,
     )
+    document_errors(app)
+    return app

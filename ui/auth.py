@@ -54,23 +54,43 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             user = await user_for_token(runtime.db, token.strip())
             actor = await _actor(runtime, user)
             return AuthenticationResult(user=actor, auth=Credentials("token"))
-        key = connection.cookies.get(SESSION_COOKIE)
-        if key:
-            session = await find_session(runtime.db, key)
-            if session is not None:
-                if connection.scope.get("method", "GET") not in SAFE_METHODS:
-                    origin = connection.headers.get("origin")
-                    if origin is not None and origin.rstrip("/") not in own_origins(connection, runtime):
-                        raise PermissionDeniedException(f"a cross-site request from {origin[:100]} is refused")
-                    sent = connection.headers.get(CSRF_HEADER, "")
-                    if not (sent and hmac.compare_digest(sent.encode(), session.csrf.encode())):
-                        raise PermissionDeniedException(
-                            f"the CSRF token is missing or wrong: send the `{CSRF_HEADER}` header "
-                            "given at login (GET /api/session shows it)")
-                actor = await _actor(runtime, session.user_id)
-                return AuthenticationResult(
-                    user=actor, auth=Credentials("session", session_key=session.key, csrf=session.csrf))
+        found = await session_actor(connection, runtime)
+        if found is not None:
+            return AuthenticationResult(user=found[0], auth=found[1])
         raise NotAuthorizedException("authentication required: `Authorization: Bearer <token>` or a session")
+
+
+async def session_actor(connection: ASGIConnection[Any, Any, Any, Any],
+                        runtime: Runtime) -> tuple[Actor, Credentials] | None:
+    """The signed-in user of the request's session cookie (``None``: no valid session).
+
+    Unsafe methods must come from our own pages (``Origin``) and carry the session's
+    CSRF token. Pages open to visitors (the portal's public forms) call this themselves.
+    """
+    key = connection.cookies.get(SESSION_COOKIE)
+    if not key:
+        return None
+    session = await find_session(runtime.db, key)
+    if session is None:
+        return None
+    check_same_origin(connection, runtime)
+    if connection.scope.get("method", "GET") not in SAFE_METHODS:
+        sent = connection.headers.get(CSRF_HEADER, "")
+        if not (sent and hmac.compare_digest(sent.encode(), session.csrf.encode())):
+            raise PermissionDeniedException(
+                f"the CSRF token is missing or wrong: send the `{CSRF_HEADER}` header "
+                "given at login (GET /api/session shows it)")
+    actor = await _actor(runtime, session.user_id)
+    return actor, Credentials("session", session_key=session.key, csrf=session.csrf)
+
+
+def check_same_origin(connection: ASGIConnection[Any, Any, Any, Any], runtime: Runtime) -> None:
+    """Refuse an unsafe request whose ``Origin`` is not one of ours (cross-site form posts)."""
+    if connection.scope.get("method", "GET") in SAFE_METHODS:
+        return
+    origin = connection.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in own_origins(connection, runtime):
+        raise PermissionDeniedException(f"a cross-site request from {origin[:100]} is refused")
 
 
 def own_origins(connection: ASGIConnection[Any, Any, Any, Any], runtime: Runtime) -> set[str]:

@@ -21,6 +21,7 @@ from ..comms.outbox import OutboxWorker
 from ..comms.outbox import Report as OutboxReport
 from ..runtime.service import Runtime
 from ..runtime.state import now
+from ..storage import Storage
 from . import escalation  # noqa: F401 - registers the SLA sweep and the escalation jobs
 from .jobs import TICKS, JobReport, JobWorker
 
@@ -47,7 +48,8 @@ class Worker:
     """Runs the ticks, the jobs and the outbox of one runtime."""
 
     def __init__(self, runtime: Runtime, *, outbox: bool = True, clock: Callable[[], dt.datetime] = now,
-                 say: Callable[[str], None] | None = None, jobs: JobWorker | None = None) -> None:
+                 say: Callable[[str], None] | None = None, jobs: JobWorker | None = None,
+                 storage: Storage | None = None) -> None:
         load_handlers()
         self.runtime = runtime
         self.say = say or (lambda _: None)
@@ -55,7 +57,8 @@ class Worker:
         self.jobs = jobs or JobWorker(runtime, clock=clock, say=self.say)
         self.name = self.jobs.name
         self.outbox = (OutboxWorker(runtime.db, lambda: runtime.workspace.settings, name=self.name, clock=clock,
-                                    say=self.say, channels=runtime.plugins.channels) if outbox else None)
+                                    say=self.say, channels=runtime.plugins.channels, storage=storage)
+                       if outbox else None)
 
     async def run_once(self) -> RoundReport:
         """One round: ticks, jobs, outbox."""

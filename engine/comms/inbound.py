@@ -38,7 +38,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import Invalid, NotFound, Refused
+from ..errors import Conflict, Invalid, NotFound, Refused
 from ..model.common import duration_span
 from ..model.workspace import Inbound as InboundSettings
 from ..runtime.actors import SYSTEM, Actor, load_actor
@@ -51,6 +51,8 @@ from .mail import render, subject_line
 from .notices import Notices, contact_address
 from .parse import MailTooLarge, Received, parse
 
+DELIVERY_ATTEMPTS = 3
+"""Tries to thread a mail onto an order that others change at the same moment (each a whole transaction)."""
 _SUBJECT_NUMBER = re.compile(r"\[([A-Za-z0-9][A-Za-z0-9_.-]{0,39})\]")
 _SAFE = re.compile(r"[^A-Za-z0-9.-]")
 
@@ -120,6 +122,19 @@ class Inbound:
         if await self._over_limit(mail.sender, limit.mails, int(duration_span(limit.per).total_seconds())):
             return await self._record(key, mail, source, "limited", raw=raw,
                                       detail=f"more than {limit.mails} mails from {mail.sender} within {limit.per}")
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            try:
+                return await self._take(raw, mail, key, source)
+            except Conflict:
+                # somebody changed the order the mail threads onto at the same moment: the whole delivery was
+                # rolled back (nothing kept), so take it again on the order as it is now
+                if attempt == DELIVERY_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _take(self, raw: bytes, mail: Received, key: str, source: str) -> Delivered:
+        """Thread the mail onto its order, or open a new one, in one transaction."""
+        settings = self.settings
         target = await self._find_thread(mail)
         if target is None and mail.bounce:
             return await self._record(key, mail, source, "ignored", raw=raw, auto=True,
@@ -331,7 +346,7 @@ class Inbound:
             order.id, author, mail.text, True, json.dumps(headers), now())
         message = int(inserted[0]["id"])
         uploader = Actor(id=author, login=mail.sender, is_staff=False) if author is not None else SYSTEM
-        ids = await self.files.insert(uploader, staged, order.id)
+        ids = await self.files.insert(uploader, staged, order.id, counted=False)
         for attachment in ids:
             await db.execute("UPDATE rc_attachment SET message_id = {} WHERE id = {}", message, attachment)
         if not mail.auto:

@@ -2,7 +2,9 @@
 
 A mail is first a JSON payload (``Payload``), stored in ``rc_outbox`` in the same
 transaction as the change it tells of; the worker turns it into an
-``email.message.EmailMessage`` (``to_email``) only when it sends it.
+``email.message.EmailMessage`` (``to_email``) only when it sends it. Files a mail
+carries are named in the payload by their storage keys (``MailFile``); their bytes are
+read from the store only then, so the outbox never holds copies of files.
 
 Texts are rendered by the built-in templates below in a sandboxed Jinja environment
 (``ImmutableSandboxedEnvironment``). What people type (comments, subjects, titles,
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -27,11 +29,33 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import Invalid
 from ..model.common import EMAIL_PATTERN
+from ..storage import OCTET_STREAM, clean_filename
 
 MAX_ADDRESS = 254
 MAX_SUBJECT = 200
 _ADDRESS = re.compile(EMAIL_PATTERN)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,126}/[a-z0-9][a-z0-9.+-]{0,126}$")
+
+
+class MailFile(msgspec.Struct, kw_only=True):
+    """A file a mail carries: where its bytes are kept (read when the mail is sent), its name and type."""
+
+    key: str
+    """The storage key (``engine.storage``); never a path or a person's filename."""
+    filename: str
+    """The name the recipient sees (cleaned again when the mail is made)."""
+    content_type: str
+    """The type detected from the content when the file was stored."""
+    size: int
+
+
+class FileUnavailable(Exception):
+    """A file of the mail cannot be read now (``permanent``: it never will be)."""
+
+    def __init__(self, detail: str, *, permanent: bool) -> None:
+        super().__init__(detail)
+        self.permanent = permanent
 
 
 class Payload(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -50,6 +74,8 @@ class Payload(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The work order's number (for people reading the outbox)."""
     automatic: bool = False
     """A notice Routecard sends by itself (copies to subscribers, status changes): ``Auto-Submitted``."""
+    attachments: list[MailFile] = []
+    """Files sent along, as MIME parts after the text."""
 
 
 # -- addresses and header values -----------------------------------------------------------------
@@ -215,8 +241,13 @@ def subject_line(number: str, subject: str) -> str:
 # -- the message itself ---------------------------------------------------------------------
 
 
-def to_email(payload: Payload) -> EmailMessage:
-    """The payload as a message with policy SMTP; every header a single line, checked again."""
+def to_email(payload: Payload, read: Callable[[str], bytes] | None = None) -> EmailMessage:
+    """The payload as a message with policy SMTP; every header a single line, checked again.
+
+    ``read(key)`` gives a file's bytes for each of ``payload.attachments`` (a part each,
+    base64, with a safe filename and the detected type); without it a mail that carries
+    files cannot be made (``FileUnavailable``).
+    """
     message = EmailMessage(policy=SMTP)
     sender = Address(display_name=one_line(payload.sender_name or ""), addr_spec=payload.sender)
     message["From"] = sender
@@ -232,7 +263,24 @@ def to_email(payload: Payload) -> EmailMessage:
     if payload.automatic:
         message["Auto-Submitted"] = "auto-generated"
     message.set_content(payload.body)
+    for item in payload.attachments:
+        if read is None:
+            raise FileUnavailable("this worker has no file store to read attachments from", permanent=False)
+        maintype, subtype = mail_content_type(item.content_type).split("/")
+        message.add_attachment(read(item.key), maintype=maintype, subtype=subtype,
+                               filename=attachment_name(item.filename))
     return message
+
+
+def attachment_name(filename: str) -> str:
+    """A file's name as a mail part's ``filename``: one line, no path, no quotes or control characters."""
+    return clean_filename(one_line(filename))
+
+
+def mail_content_type(value: str) -> str:
+    """The stored (detected) type if it is a plain ``type/subtype``, else ``application/octet-stream``."""
+    value = value.strip().lower()
+    return value if _CONTENT_TYPE.match(value) else OCTET_STREAM
 
 
 def _checked(items: Iterable[str]) -> list[str]:

@@ -8,6 +8,7 @@ sends it afterwards.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -16,14 +17,15 @@ import msgspec
 from ..errors import Invalid
 from ..runtime.actors import Actor
 from ..runtime.state import Change, Order, now
-from .mail import Payload, message_id, one_line, recipient_key, render, subject_line, thread_id
+from .mail import MailFile, Payload, message_id, one_line, recipient_key, render, subject_line, thread_id
 
 if TYPE_CHECKING:
     from ..runtime.service import Runtime
 
 STATUS_KINDS = ("step_entered", "returned", "completed", "cancelled")
 """Events that change a work order's status or step: the template's ``default_cc`` hears of each."""
-WHAT = {"comment": "commented", "reply": "replied to the customer", "follow_up": "wrote a follow-up"}
+WHAT = {"comment": "commented", "reply": "replied to the customer", "follow_up": "wrote a follow-up",
+        "chat": "wrote in the chat"}
 
 
 def contact_address(order: Order) -> str | None:
@@ -61,8 +63,20 @@ class Notices:
             "link": f"{self.runtime.workspace.settings.base_url.rstrip('/')}/orders/{quote(order.number, safe='')}",
         }
 
+    def text_values(self, order: Order) -> dict[str, Any]:
+        """What an admin's text (a comment template) is filled with: ``values`` and each custom field by name.
+
+        The names are ``engine.link.templating.ORDER_PLACEHOLDERS`` and the fields' names; a
+        field without a value is filled in as nothing (not as ``None``).
+        """
+        state = order.state
+        fields = {name: "" if value is None else value for name, value in state["fields"].items()}
+        return {**fields, **self.values(order), "priority": state["priority"], "sender": order.row.get("sender") or "",
+                "group": state["group_name"] or "", "template": order.template.name}
+
     async def _enqueue(self, key: str, address: str, *, subject: str, body: str, order: Order,
-                       in_reply_to: str | None, message: int | None, automatic: bool) -> None:
+                       in_reply_to: str | None, message: int | None, automatic: bool,
+                       files: Sequence[MailFile] = ()) -> None:
         settings = self.runtime.workspace.settings
         sender, sender_name = self._sender()
         root = thread_id(settings.name, order.number, sender)
@@ -71,7 +85,7 @@ class Notices:
         payload = Payload(sender=sender, sender_name=sender_name, to=[address], subject=subject, body=body,
                           message_id=message_id(settings.name, idempotency, sender),
                           in_reply_to=in_reply_to or root, references=references, order=order.number,
-                          automatic=automatic)
+                          automatic=automatic, attachments=list(files))
         moment = now()
         await self.runtime.db.execute(
             "INSERT INTO rc_outbox (kind, idempotency_key, payload, state, attempts, next_attempt_at, created_at, "
@@ -96,11 +110,12 @@ class Notices:
     # -- a thread message ---------------------------------------------------------------------
 
     async def message(self, actor: Actor, order: Order, kind: str, text: str, *, client_viewable: bool,
-                      to: list[str], subject: str | None, quoted: dict[str, Any] | None) -> int:
+                      to: list[str], subject: str | None, quoted: dict[str, Any] | None,
+                      files: Sequence[MailFile] = ()) -> int:
         """Insert the message and its mails; return the message's id.
 
         ``to`` (replies) defaults to the customer's contact address; a reply with no
-        address at all is refused.
+        address at all is refused. Every mail of the message carries ``files``.
         """
         db = self.runtime.db
         direct = list(to)
@@ -138,12 +153,12 @@ class Notices:
                                   if quoted else ""})
         for address in direct:
             await self._enqueue(key, address, subject=headers["subject"], body=body, order=order,
-                                in_reply_to=in_reply_to, message=message, automatic=False)
+                                in_reply_to=in_reply_to, message=message, automatic=False, files=files)
         if copies:
             copy = render("copy", {**values, "body": text, "author": author, "what": WHAT[kind]})
             for address in copies:
                 await self._enqueue(f"{key}:copy", address, subject=headers["subject"], body=copy, order=order,
-                                    in_reply_to=in_reply_to, message=message, automatic=True)
+                                    in_reply_to=in_reply_to, message=message, automatic=True, files=files)
         return message
 
     # -- status changes ---------------------------------------------------------------------

@@ -18,6 +18,10 @@ lease that expires (``lease`` seconds); another worker then sends the row again 
 the same Message-ID. Without SMTP settings nothing is claimed: mail waits, never lost.
 After each outcome the thread message's ``delivery_state`` is brought up to date
 (queued, retrying, sent, failed).
+
+Files a mail carries are read from the worker's file store (``storage``) while the mail
+is made: a worker without one leaves such mail for another round (a temporary failure),
+and a file that is no longer in the store fails the mail for good.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import secrets
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -39,7 +43,8 @@ from ..db import Database
 from ..model.workspace import Mail, Smtp, Workspace
 from ..plugin_api import Channel, Delivery, Outcome
 from ..runtime.state import now
-from .mail import Payload, to_email
+from ..storage import Storage
+from .mail import FileUnavailable, Payload, to_email
 
 MAX_BACKOFF = 6 * 3600.0
 
@@ -65,7 +70,8 @@ class OutboxWorker:
     def __init__(self, db: Database, settings: Callable[[], Workspace], *, name: str | None = None,
                  batch: int = 20, lease: float = 300.0, max_attempts: int = 8, backoff: float = 60.0,
                  timeout: float = 30.0, clock: Callable[[], dt.datetime] = now,
-                 say: Callable[[str], None] | None = None, channels: Mapping[str, Channel] | None = None) -> None:
+                 say: Callable[[str], None] | None = None, channels: Mapping[str, Channel] | None = None,
+                 storage: Storage | None = None) -> None:
         self.db = db
         self.settings = settings
         """Read at every round, so newly applied settings are used without a restart."""
@@ -75,6 +81,8 @@ class OutboxWorker:
         self.clock = clock
         self.say = say or (lambda _: None)
         self.channels: dict[str, Channel] = {EMAIL_CHANNEL.kind: EMAIL_CHANNEL, **(channels or {})}
+        if storage is not None and self.channels[EMAIL_CHANNEL.kind] is EMAIL_CHANNEL:
+            self.channels[EMAIL_CHANNEL.kind] = email_channel(storage)  # the built-in one, reading files from here
 
     async def run_once(self) -> Report:
         """One round: claim, deliver, record. Returns what happened."""
@@ -94,6 +102,9 @@ class OutboxWorker:
     async def _deliver(self, channel: Channel, settings: Workspace, rows: list[dict[str, Any]], report: Report) -> None:
         deliveries = [Delivery(id=int(r["id"]), payload=_text(r["payload"]), attempts=int(r["attempts"]))
                       for r in rows]
+        if channel.send_each is not None:
+            await self._deliver_each(channel, settings, rows, deliveries, report)
+            return
         try:
             outcomes = await channel.send(settings, deliveries, self.timeout)
         except Exception as exc:  # noqa: BLE001 - a failing channel retries its rows later
@@ -101,14 +112,44 @@ class OutboxWorker:
         if len(outcomes) != len(rows):
             outcomes = [(f"the {channel.kind} channel gave {len(outcomes)} outcomes for {len(rows)} rows", False)
                         ] * len(rows)
-        for row, delivery, (error, permanent) in zip(rows, deliveries, outcomes, strict=True):
-            state = await self._record(row, error, permanent)
-            setattr(report, state, getattr(report, state) + 1)
-            what = _safe_describe(channel, delivery.payload)
-            if error is None:
-                self.say(f"sent {what}")
-            else:
-                self.say(f"{'gave up on' if state == 'failed' else 'will retry'} {what}: {error}")
+        for row, delivery, outcome in zip(rows, deliveries, outcomes, strict=True):
+            await self._note(channel, row, delivery, outcome, report)
+
+    async def _deliver_each(self, channel: Channel, settings: Workspace, rows: list[dict[str, Any]],
+                            deliveries: list[Delivery], report: Report) -> None:
+        """Record each outcome as soon as the channel knows it, before it sends the next delivery."""
+        assert channel.send_each is not None
+        loop = asyncio.get_running_loop()
+        recorded: set[int] = set()
+
+        def done(index: int, outcome: Outcome) -> None:  # called from the channel's thread
+            if index in recorded or not 0 <= index < len(rows):
+                return
+            recorded.add(index)
+            note = self._note(channel, rows[index], deliveries[index], outcome, report)
+            asyncio.run_coroutine_threadsafe(note, loop).result()
+
+        failure: Outcome = (f"the {channel.kind} channel gave no outcome", False)
+        try:
+            await channel.send_each(settings, deliveries, self.timeout, done)
+        except Exception as exc:  # noqa: BLE001 - a failing channel retries its rows later
+            failure = (f"the {channel.kind} channel failed: {type(exc).__name__}", False)
+        for index in range(len(rows)):
+            if index not in recorded:
+                recorded.add(index)
+                await self._note(channel, rows[index], deliveries[index], failure, report)
+
+    async def _note(self, channel: Channel, row: dict[str, Any], delivery: Delivery, outcome: Outcome,
+                    report: Report) -> None:
+        """Record one delivery's outcome, count it and say it."""
+        error, permanent = outcome
+        state = await self._record(row, error, permanent)
+        setattr(report, state, getattr(report, state) + 1)
+        what = _safe_describe(channel, delivery.payload)
+        if error is None:
+            self.say(f"sent {what}")
+        else:
+            self.say(f"{'gave up on' if state == 'failed' else 'will retry'} {what}: {error}")
 
     async def _waiting(self, settings: Workspace, ready: list[str]) -> int:
         """Pending rows no channel can deliver now (not configured, or no such channel): they wait."""
@@ -195,26 +236,55 @@ def _email_ready(settings: Workspace) -> str | None:
     return None if mail is not None and mail.smtp is not None else "no SMTP server is configured (mail.smtp)"
 
 
-async def _send_email(settings: Workspace, deliveries: list[Delivery], timeout: float) -> list[Outcome]:
-    mail = settings.mail
-    assert mail is not None and mail.smtp is not None  # ready() said so
-    payloads = [msgspec.json.decode(d.payload, type=Payload) for d in deliveries]
-    return await asyncio.to_thread(_send_all, mail, mail.smtp, payloads, timeout)
-
-
 def _describe_email(payload: bytes) -> str:
     mail = msgspec.json.decode(payload, type=Payload)
-    return f"{mail.subject!r} to {', '.join(mail.to)} ({mail.message_id})"
+    files = f", {len(mail.attachments)} file(s)" if mail.attachments else ""
+    return f"{mail.subject!r} to {', '.join(mail.to)} ({mail.message_id}{files})"
 
 
-EMAIL_CHANNEL = Channel(kind="email", send=_send_email, ready=_email_ready, describe=_describe_email)
-"""Mail through the workspace's SMTP server (``mail.smtp``); the built-in ``email`` plugin offers it."""
+def email_channel(storage: Storage | None) -> Channel:
+    """Mail through the workspace's SMTP server (``mail.smtp``), its files read from ``storage``."""
+    reader = _reader(storage) if storage is not None else None
+
+    async def send(settings: Workspace, deliveries: list[Delivery], timeout: float) -> list[Outcome]:
+        mail = settings.mail
+        assert mail is not None and mail.smtp is not None  # ready() said so
+        payloads = [msgspec.json.decode(d.payload, type=Payload) for d in deliveries]
+        return await asyncio.to_thread(_send_all, mail, mail.smtp, payloads, timeout, reader)
+
+    async def send_each(settings: Workspace, deliveries: list[Delivery], timeout: float,
+                        done: Callable[[int, Outcome], None]) -> None:
+        """As ``send``, each mail recorded as soon as the server accepted it (before the next goes out)."""
+        mail = settings.mail
+        assert mail is not None and mail.smtp is not None
+        payloads = [msgspec.json.decode(d.payload, type=Payload) for d in deliveries]
+        await asyncio.to_thread(_send_all, mail, mail.smtp, payloads, timeout, reader, done)
+
+    return Channel(kind="email", send=send, ready=_email_ready, describe=_describe_email, send_each=send_each)
+
+
+def _reader(storage: Storage) -> Callable[[str], bytes]:
+    def read(key: str) -> bytes:
+        try:
+            with storage.open(key) as stream:
+                return stream.read()
+        except (FileNotFoundError, ValueError):
+            raise FileUnavailable(f"an attached file is no longer stored ({key[:8]}…)", permanent=True) from None
+        except OSError as exc:
+            raise FileUnavailable(f"an attached file cannot be read: {type(exc).__name__}", permanent=False) from None
+    return read
+
+
+EMAIL_CHANNEL = email_channel(None)
+"""Mail through the workspace's SMTP server; the built-in ``email`` plugin offers it. A worker given a file
+store (``OutboxWorker(storage=...)``) uses ``email_channel(storage)`` instead, so mail can carry files."""
 
 
 # -- SMTP (runs in a thread) ------------------------------------------------------------------
 
 
-def _connect(smtp: Smtp, timeout: float) -> smtplib.SMTP:
+def connect_smtp(smtp: Smtp, timeout: float) -> smtplib.SMTP:
+    """A logged-in connection to the configured server (the outbox's and the SMTP test's only way out)."""
     context = ssl.create_default_context()
     client: smtplib.SMTP
     if smtp.security == "ssl":
@@ -227,13 +297,13 @@ def _connect(smtp: Smtp, timeout: float) -> smtplib.SMTP:
         password = os.environ.get(smtp.password_env or "") if smtp.password_env else None
         if password is None:
             client.close()
-            raise _ConfigError(f"the environment variable {smtp.password_env or '(mail.smtp.password_env)'} "
+            raise SmtpConfigError(f"the environment variable {smtp.password_env or '(mail.smtp.password_env)'} "
                                "holding the SMTP password is not set")
         client.login(smtp.username, password)
     return client
 
 
-class _ConfigError(Exception):
+class SmtpConfigError(Exception):
     """The settings do not let us log in; worth retrying once an admin fixed them."""
 
 
@@ -244,34 +314,57 @@ def _describe(exc: BaseException) -> Outcome:
         return f"recipient refused ({', '.join(str(c) for c in codes)})", all(c >= 500 for c in codes)
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"SMTP {exc.smtp_code}", exc.smtp_code >= 500 and exc.smtp_code != 530
-    if isinstance(exc, _ConfigError):
+    if isinstance(exc, SmtpConfigError):
         return str(exc), False
     return f"{type(exc).__name__}: {exc}"[:300], False
 
 
-def _send_all(mail: Mail, smtp: Smtp, payloads: list[Payload], timeout: float) -> list[Outcome]:
-    outcomes: list[Outcome] = []
+def _send_all(mail: Mail, smtp: Smtp, payloads: list[Payload], timeout: float,
+              read: Callable[[str], bytes] | None = None,
+              done: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
+    """Send ``payloads`` over one connection: one outcome each, also told to ``done`` as soon as it is known."""
+    outcomes = _Told(done)
     try:
-        client = _connect(smtp, timeout)
-    except (OSError, smtplib.SMTPException, _ConfigError) as exc:
-        return [_describe(exc)] * len(payloads)
+        client = connect_smtp(smtp, timeout)
+    except (OSError, smtplib.SMTPException, SmtpConfigError) as exc:
+        outcomes.extend([_describe(exc)] * len(payloads))
+        return list(outcomes)
     try:
         for payload in payloads:
             payload.sender, payload.sender_name = mail.from_address, mail.from_name or payload.sender_name
             try:
-                message = to_email(payload)
+                message = to_email(payload, read)
                 client.send_message(message, from_addr=mail.from_address, to_addrs=payload.to + payload.cc)
                 outcomes.append((None, False))
+            except FileUnavailable as exc:
+                outcomes.append((f"not sendable: {exc}"[:300], exc.permanent))
             except ValueError as exc:
                 outcomes.append((f"not sendable: {exc}"[:300], True))
             except (OSError, smtplib.SMTPException) as exc:
                 outcomes.append(_describe(exc))
                 if isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(exc, smtplib.SMTPException):
-                    outcomes += [outcomes[-1]] * (len(payloads) - len(outcomes))
+                    outcomes.extend([outcomes[-1]] * (len(payloads) - len(outcomes)))
                     break
     finally:
         try:
             client.quit()
         except (OSError, smtplib.SMTPException):
             client.close()
-    return outcomes
+    return list(outcomes)
+
+
+class _Told(list[Outcome]):
+    """Outcomes in order; each one added is told to ``done`` (its index, the outcome) at once."""
+
+    def __init__(self, done: Callable[[int, Outcome], None] | None) -> None:
+        super().__init__()
+        self.done = done
+
+    def append(self, outcome: Outcome) -> None:
+        super().append(outcome)
+        if self.done is not None:
+            self.done(len(self) - 1, outcome)
+
+    def extend(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.append(outcome)

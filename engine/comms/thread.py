@@ -20,12 +20,15 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Forbidden, Invalid
+from ..errors import Forbidden, Invalid, Refused
 from ..runtime.actors import Actor
 from ..runtime.fields import to_json_time
+from ..runtime.portal import portal_of
 from ..runtime.state import Order, insert_event, now
+from .files import check_ids, described, files_of_messages, mail_files, message_files, sendable, tie
 from .mail import addresses, check_subject, quote_lines
 from .notices import Notices
+from .texts import fill, pick
 
 if TYPE_CHECKING:
     from ..runtime.service import Runtime
@@ -76,6 +79,7 @@ class Messages:
             sql += " AND m.id = {}"
             args.append(only)
         rows = await self.runtime.db.fetch(sql + " ORDER BY m.id", *args)
+        files = await files_of_messages(self.runtime.db, order) if rows else {}
         out = []
         for row in rows:
             headers = _headers(row["headers"])
@@ -85,8 +89,14 @@ class Messages:
                 "to": list(headers.get("to") or []), "subject": headers.get("subject"),
                 "from": headers.get("from"),  # received mail (kind ``email``): the sender's address
                 "delivery_state": row["delivery_state"],
+                "attachments": [{**f, "download": f"/api/attachments/{f['id']}"} for f in files.get(int(row["id"]), [])],
             })
         return out
+
+    async def sendable_files(self, actor: Actor, number: str) -> list[dict[str, Any]]:
+        """The order's files ``actor`` may send with a message (``own``: uploaded by ``actor``, so also private)."""
+        order = await self.runtime._load(actor, number)
+        return await sendable(self.runtime.db, actor, order)
 
     async def subscribers(self, actor: Actor, number: str) -> list[str]:
         """Logins following the order; a customer learns only whether it follows itself."""
@@ -98,26 +108,44 @@ class Messages:
 
     # -- write ------------------------------------------------------------------------------
 
-    async def comment(self, actor: Actor, number: str, body: str, *, client_viewable: bool = False,
-                      assign_to: str | None = None, subscribe: bool = False) -> dict[str, Any]:
-        """A note in the thread: private (staff only) or client-viewable; copied to the subscribers."""
+    async def comment(self, actor: Actor, number: str, body: str, *, client_viewable: bool | None = None,
+                      assign_to: str | None = None, subscribe: bool = False, attachments: Sequence[int] = (),
+                      template: str | None = None) -> dict[str, Any]:
+        """A note in the thread: private (staff only) or client-viewable; copied to the subscribers.
+
+        ``template`` names a comment template: its filled-in text is the body when ``body`` is
+        empty, its ``client_viewable`` the default. ``attachments``: ids of recorded files
+        (see ``engine.comms.files``), tied to the message and carried by its mails.
+        """
         return await self._post(actor, number, "comment", body, client_viewable=client_viewable,
-                                assign_to=assign_to, subscribe=subscribe)
+                                assign_to=assign_to, subscribe=subscribe, attachments=attachments, template=template)
 
     async def reply(self, actor: Actor, number: str, body: str, *, to: str | Sequence[str] | None = None,
                     subject: str | None = None, quote: bool = False, assign_to: str | None = None,
-                    subscribe: bool = False) -> dict[str, Any]:
+                    subscribe: bool = False, attachments: Sequence[int] = (),
+                    template: str | None = None) -> dict[str, Any]:
         """An email to the customer (``to``, default: the contact address), quoting the last client-viewable
-        message when ``quote``; always client-viewable."""
+        message when ``quote``; always client-viewable. ``attachments`` and ``template`` as for ``comment``."""
         return await self._post(actor, number, "reply", body, client_viewable=True, to=to, subject=subject,
-                                quote=quote, assign_to=assign_to, subscribe=subscribe)
+                                quote=quote, assign_to=assign_to, subscribe=subscribe, attachments=attachments,
+                                template=template)
 
     async def follow_up(self, actor: Actor, number: str, body: str, *, subject: str | None = None,
-                        client_viewable: bool = False, assign_to: str | None = None,
-                        subscribe: bool = False) -> dict[str, Any]:
-        """A note mailed to the order's subscribers (staff only unless ``client_viewable``)."""
+                        client_viewable: bool | None = None, assign_to: str | None = None,
+                        subscribe: bool = False, attachments: Sequence[int] = (),
+                        template: str | None = None) -> dict[str, Any]:
+        """A note mailed to the order's subscribers (staff only unless ``client_viewable``); see ``comment``."""
         return await self._post(actor, number, "follow_up", body, client_viewable=client_viewable, subject=subject,
-                                assign_to=assign_to, subscribe=subscribe)
+                                assign_to=assign_to, subscribe=subscribe, attachments=attachments, template=template)
+
+    async def fill_template(self, actor: Actor, number: str, name: str, kind: str) -> dict[str, Any]:
+        """Comment template ``name`` filled in for the order (for the form's picker): its text and visibility."""
+        if not actor.is_staff:
+            raise Forbidden(f"{actor.login} may not use comment templates")
+        order = await self.runtime._load(actor, number)
+        chosen = pick(self.runtime.workspace, order, name, kind)
+        return {"template": chosen.name, "body": fill(self.notices, order, chosen),
+                "client_viewable": chosen.client_viewable}
 
     async def subscribe(self, actor: Actor, number: str, on: bool = True) -> bool:
         """Follow (``on``) or stop following the order; returns whether the actor now follows it."""
@@ -143,7 +171,18 @@ class Messages:
         await insert_event(db, order.id, actor.id, "subscribed" if on else "unsubscribed", {}, {}, None,
                            self.runtime.workspace.fingerprint, order.version, now())
 
+    async def chat(self, actor: Actor, number: str, body: Any) -> dict[str, Any]:
+        """A chat message between the customer and staff on a running order (the portal's ``chat``)."""
+        portal = portal_of(self.runtime.workspace)
+        if portal is None or not portal.chat:
+            raise Refused("chat is not enabled in this workspace's portal")
+        return await self._post(actor, number, "chat", body, client_viewable=True)
+
     def _check_may(self, actor: Actor, kind: str, client_viewable: bool, assign_to: str | None) -> None:
+        if kind == "chat":
+            if actor.is_staff:
+                actor.require("comment.public")
+            return
         if not actor.is_staff:
             if kind != "comment" or not client_viewable or assign_to is not None:
                 raise Forbidden(f"{actor.login} may only add client-viewable comments")
@@ -155,13 +194,20 @@ class Messages:
 
     async def _post(self, actor: Actor, number: str, kind: str, body: Any, *, client_viewable: Any,
                     to: str | Sequence[str] | None = None, subject: Any = None, quote: Any = False,
-                    assign_to: Any = None, subscribe: Any = False) -> dict[str, Any]:
+                    assign_to: Any = None, subscribe: Any = False, attachments: Any = (),
+                    template: Any = None) -> dict[str, Any]:
         errors: list[dict[str, str]] = []
-        text = _check_body(body, errors)
+        from_template = template is not None and not (isinstance(body, str) and body.strip())
+        text = "" if from_template else _check_body(body, errors)
         title = check_subject(subject, errors)
         direct = addresses(to, "to", errors)
+        ids = check_ids(attachments, errors)
+        if template is not None and (not isinstance(template, str) or len(template) > 100):
+            errors.append({"field": "template", "message": "expected the name of a comment template"})
+        if client_viewable is None and template is None:
+            client_viewable = False
         for name, value in (("client_viewable", client_viewable), ("quote", quote), ("subscribe", subscribe)):
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and not (name == "client_viewable" and value is None):
                 errors.append({"field": name, "message": "expected true or false"})
         if assign_to is not None and (not isinstance(assign_to, str) or len(assign_to) > 100):
             errors.append({"field": "assign_to", "message": "expected a login"})
@@ -170,12 +216,31 @@ class Messages:
         runtime = self.runtime
         async with runtime.db.transaction():
             order = await runtime._load(actor, number)
+            if template is not None:
+                if not actor.is_staff:
+                    raise Forbidden(f"{actor.login} may not use comment templates")
+                chosen = pick(runtime.workspace, order, template, kind)
+                if from_template:
+                    text = _check_body(fill(self.notices, order, chosen), errors)
+                    if errors:
+                        raise Invalid(f"the {kind.replace('_', '-')} cannot be sent", errors)
+                client_viewable = chosen.client_viewable if client_viewable is None else client_viewable
+            client_viewable = bool(client_viewable)
             self._check_may(actor, kind, client_viewable, assign_to)
+            if kind == "chat" and order.is_final:
+                raise Refused(f"work order {number} is {order.status}; its chat is closed")
             quoted = await self._quoted(order) if quote else None
+            files = await message_files(runtime.db, actor, order, ids, client_viewable=client_viewable,
+                                        max_per_mail=runtime.workspace.settings.attachments.max_per_mail)
             message = await self.notices.message(actor, order, kind, text, client_viewable=client_viewable,
-                                                 to=direct, subject=title, quoted=quoted)
-            await insert_event(runtime.db, order.id, actor.id, f"{kind}_added", {},
-                               {"message": message, "message_kind": kind, "client_viewable": client_viewable},
+                                                 to=direct, subject=title, quoted=quoted, files=mail_files(files))
+            await tie(runtime.db, order, message, files)
+            after: dict[str, Any] = {"message": message, "message_kind": kind, "client_viewable": client_viewable}
+            if files:
+                after["attachments"] = described(files)
+            if template is not None:
+                after["template"] = template
+            await insert_event(runtime.db, order.id, actor.id, f"{kind}_added", {}, after,
                                None, runtime.workspace.fingerprint, order.version, now())
             for listener in runtime.after_message:
                 await listener(order, kind, actor)

@@ -30,6 +30,7 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="name", type="varchar(40)", nullable=False, default=""),
         C(name="label", type="varchar(200)", nullable=False, default=""),
         C(name="hourly_rate", type="numeric(11,2)"),
+        _now("archived_at", nullable=True),
     ), indexes=(I(name="rc_project_customer_name", columns=("customer_id", "name"), unique=True),)),
     T(name="rc_user", columns=(
         C(name="login", type="varchar(100)", nullable=False, unique=True, default=""),
@@ -155,6 +156,39 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="work_order_id", type="bigint", nullable=False, references="rc_work_order", default=0),
         C(name="user_id", type="bigint", nullable=False, references="rc_user", default=0),
     ), indexes=(I(name="rc_subscription_unique", columns=("work_order_id", "user_id"), unique=True),)),
+    # customer users following a project see its work in the portal (Portal.visibility followed_projects)
+    T(name="rc_project_follower", columns=(
+        C(name="project_id", type="bigint", nullable=False, references="rc_project", on_delete="cascade", default=0),
+        C(name="user_id", type="bigint", nullable=False, references="rc_user", on_delete="cascade", default=0),
+    ), indexes=(I(name="rc_project_follower_unique", columns=("project_id", "user_id"), unique=True),
+                I(name="rc_project_follower_user", columns=("user_id",)))),
+    # a form being filled in (engine/runtime/forms.py): answers so far, page by page, until submitted
+    T(name="rc_form_draft", columns=(
+        C(name="key", type="varchar(100)", nullable=False, unique=True, default=""),
+        C(name="form", type="varchar(40)", nullable=False, default=""),
+        C(name="user_id", type="bigint", references="rc_user"),
+        C(name="customer_id", type="bigint", references="rc_customer"),
+        C(name="project_id", type="bigint", references="rc_project"),
+        C(name="email", type="varchar(320)"),
+        C(name="answers", type="json"),
+        C(name="visited", type="json"),
+        C(name="remark", type="text"),
+        C(name="version", type="integer", nullable=False, default=1),
+        _now("created_at"),
+        _now("updated_at"),
+        _now("submitted_at", nullable=True),
+        C(name="work_order_id", type="bigint", references="rc_work_order"),
+    ), indexes=(I(name="rc_form_draft_user", columns=("user_id", "submitted_at")),)),
+    # "send order link": a single-use, expiring token that resumes a draft (stored hashed)
+    T(name="rc_resume_token", columns=(
+        C(name="token_hash", type="varchar(128)", nullable=False, unique=True, default=""),
+        C(name="draft_id", type="bigint", nullable=False, references="rc_form_draft", on_delete="cascade", default=0),
+        C(name="email", type="varchar(320)", nullable=False, default=""),
+        C(name="created_by", type="bigint", references="rc_user"),
+        _now("created_at"),
+        _now("expires_at"),
+        _now("used_at", nullable=True),
+    )),
     T(name="rc_link", columns=(
         C(name="from_id", type="bigint", nullable=False, references="rc_work_order", default=0),
         C(name="to_id", type="bigint", nullable=False, references="rc_work_order", default=0),

@@ -18,6 +18,7 @@ from ..load import Document
 from ..model import Definition, Workspace
 from ..plugin_api import FieldType
 from .automation import link_calendars, link_macros, link_rules, link_slas
+from .comments import link_comment_templates
 from .context import Linker
 from .portal import link_customers, link_forms, link_portals
 from .queues import link_groups, link_queues, link_roles, queues_by_template
@@ -50,6 +51,7 @@ def link(settings: Workspace, checked: list[tuple[Document, Definition]], diagno
     queues = link_queues(linker)
     calendars = link_calendars(linker)
     macros = link_macros(linker, templates)
+    comment_templates = link_comment_templates(linker, templates)
     rules = link_rules(linker, templates)
     slas = link_slas(linker, templates)
     forms = link_forms(linker, templates, queues)
@@ -74,6 +76,7 @@ def link(settings: Workspace, checked: list[tuple[Document, Definition]], diagno
         slas=slas,
         calendars=calendars,
         macros=macros,
+        comment_templates=comment_templates,
         portals=portals,
         customers=customers,
         source=source,

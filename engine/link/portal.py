@@ -39,6 +39,14 @@ def link_forms(linker: Linker, templates: dict[str, ResolvedTemplate],
                     ok = False
                 else:
                     asked[field_name] = (page_index, index)
+        if template is not None and form.access == "public":
+            for field_name, (page_index, index) in asked.items():
+                field = template.field(field_name)
+                if field is not None and field.type == "upload":
+                    linker.error(entry.at("pages", page_index, "fields", index),
+                                 f"a public form cannot ask for the upload field `{field_name}`: visitors "
+                                 "without a login cannot upload files (use access: customer)")
+                    ok = False
         if template is not None:
             ok &= _check_form_conditions(linker, entry, template, asked)
             for field in template.fields:

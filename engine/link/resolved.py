@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ..diagnostics import Location
-from ..model import SLA, Calendar, Customer, Form, Group, Macro, Portal, Role, Rule, Workspace
+from ..model import SLA, Calendar, CommentTemplate, Customer, Form, Group, Macro, Portal, Role, Rule, Workspace
 from ..plugin_api import FieldType as PluginFieldType
 
 Labels = dict[str, str]
@@ -138,6 +138,8 @@ class LinkedWorkspace(Resolved, frozen=True, kw_only=True):
     slas: dict[str, SLA]
     calendars: dict[str, Calendar]
     macros: dict[str, Macro]
+    comment_templates: dict[str, CommentTemplate] = {}
+    """The texts agents pick for comments, replies and follow-ups."""
     portals: dict[str, Portal]
     customers: dict[str, Customer]
     source: dict[str, dict[str, Any]]

@@ -5,12 +5,15 @@ access when it renders. Refusing at ``routecard check`` is better: a template th
 reaches into internals (``{{ ''.__class__ }}``), calls methods (``"{0}".format``),
 uses a filter outside the allow-list (``|attr``), loops, or pulls in other
 templates is a located error before it is ever applied, and so is a syntax error.
-Placeholders are plain names (``{{ number }}``) with simple filters.
+Placeholders are plain names (``{{ number }}``) with simple filters; where the names a
+text will be filled with are known (comment templates), an unknown name is an error too.
 """
 
 from __future__ import annotations
 
-from jinja2 import TemplateSyntaxError, nodes
+from collections.abc import Collection
+
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 FILTERS = frozenset({
@@ -32,11 +35,17 @@ FORBIDDEN = (
     (nodes.AssignBlock, "a template cannot set variables"),
 )
 
+ORDER_PLACEHOLDERS = ("number", "title", "status", "step", "link", "priority", "sender", "group", "template")
+"""The work order's own values a text is filled with (beside its custom fields, by name)."""
+
 _PARSER = ImmutableSandboxedEnvironment()
 
 
-def template_problem(source: str) -> str | None:
-    """Why ``source`` may not be used as a template, or ``None``."""
+def template_problem(source: str, names: Collection[str] | None = None) -> str | None:
+    """Why ``source`` may not be used as a template, or ``None``.
+
+    With ``names``, every placeholder must be one of them (``None``: any name is accepted).
+    """
     try:
         tree = _PARSER.parse(source)
     except TemplateSyntaxError as exc:
@@ -53,4 +62,10 @@ def template_problem(source: str) -> str | None:
             return f"the filter `{used.name}` is not allowed; use one of: {', '.join(sorted(FILTERS))}"
     for power in tree.find_all(nodes.Pow):
         return "`**` is not allowed in a template"
+    if names is not None:
+        unknown = sorted(meta.find_undeclared_variables(tree) - set(names))
+        if unknown:
+            listed = ", ".join(f"`{n}`" for n in unknown)
+            return (f"unknown placeholder{'s' if len(unknown) > 1 else ''} {listed}; "
+                    f"known here: {', '.join(sorted(names))}")
     return None

@@ -6,6 +6,7 @@ References between definitions are still names here; ``engine.link`` resolves th
 from __future__ import annotations
 
 from .automation import SLA, Action, Calendar, Condition, Macro, Rule, Trigger
+from .comments import CommentTemplate
 from .common import Definition
 from .fields import FIELD_TYPES, Field, FieldDocument, Option
 from .portal import Customer, Form, FormField, FormPage, Portal, Project
@@ -23,6 +24,7 @@ DOCUMENT_KINDS: dict[str, type[Definition]] = {
     "SLA": SLA,
     "Calendar": Calendar,
     "Macro": Macro,
+    "CommentTemplate": CommentTemplate,
     "Portal": Portal,
     "Customer": Customer,
 }
@@ -34,6 +36,7 @@ __all__ = [
     "SLA",
     "Action",
     "Calendar",
+    "CommentTemplate",
     "Condition",
     "Customer",
     "Definition",

@@ -116,6 +116,12 @@ class Attachments(Definition, frozen=True, kw_only=True):
         "application/pdf, image/png, image/jpeg, image/gif, image/webp, text/plain, text/csv, application/zip, "
         "the Office and OpenDocument types, text/html, image/svg+xml, application/octet-stream. "
         "Default: PDF, PNG, JPEG, GIF, WebP, plain text, CSV, ZIP, Office and OpenDocument files.")] = DEFAULT_FILE_TYPES
+    daily_quota: Annotated[int, describe(
+        "Most bytes one user may upload within 24 hours, all work orders together (default 1 GiB; 0: no limit). "
+        "Files that arrive by mail do not count.", ge=0)] = 1024 * 1024 * 1024
+    max_per_mail: Annotated[int, describe(
+        "Most bytes of files one reply, comment or follow-up may carry as mail attachments (default 20 MiB).",
+        ge=1, le=MAX_FILE_SIZE)] = 20 * 1024 * 1024
 
 
 class Workspace(Definition, frozen=True, kw_only=True, tag_field="kind", tag="Workspace"):
@@ -140,7 +146,8 @@ class Workspace(Definition, frozen=True, kw_only=True, tag_field="kind", tag="Wo
                       pattern=r"^https?://[^\s/]+(/\S*)?$")
     ] = "http://localhost:8000"
     mail: Annotated[Mail | None, describe("Mail settings.")] = None
-    attachments: Annotated[Attachments, describe("Uploaded files: storage folder, size limit, accepted types.")] = (
+    attachments: Annotated[Attachments, describe(
+        "Uploaded files: storage folder, size limits, accepted types, the daily quota per user.")] = (
         Attachments())
     plugins: Annotated[
         dict[str, dict[str, Any]], describe("Settings per plugin, checked against each plugin's schema.")

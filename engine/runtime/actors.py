@@ -36,6 +36,9 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     permissions: frozenset[str] = frozenset()
     is_staff: bool = True
     customer_id: int | None = None
+    email: str | None = None
+    follows: frozenset[int] = frozenset()
+    """The projects a customer user follows (``rc_project_follower``)."""
     language: str | None = None
     """The user's chosen language for the UI (``None``: the browser's)."""
 
@@ -119,10 +122,15 @@ async def load_actor(db: Database, workspace: LinkedWorkspace, *, login: str | N
         if groups & set(role.groups):
             roles.add(name)
     permissions = {p for name in roles if name in workspace.roles for p in workspace.roles[name].permissions}
+    follows: frozenset[int] = frozenset()
+    if not user["is_staff"]:
+        follows = frozenset(int(r["project_id"]) for r in await db.fetch(
+            "SELECT project_id FROM rc_project_follower WHERE user_id = {}", user["id"]))
     return Actor(
         id=int(user["id"]), login=user["login"], name=user["name"], groups=frozenset(groups),
         supervises=frozenset(supervises), roles=frozenset(roles), permissions=frozenset(permissions),
-        is_staff=bool(user["is_staff"]), customer_id=user["customer_id"], language=user.get("language"),
+        is_staff=bool(user["is_staff"]), customer_id=user["customer_id"], email=user.get("email"), follows=follows,
+        language=user.get("language"),
     )
 
 

@@ -8,6 +8,12 @@ and ``attach`` ties the rows to the order with an audit event. If anything in
 ``saving`` fails, the transaction rolls back and the staged files are deleted.
 ``store`` does all of it for one file.
 
+Every user has a daily quota (``attachments.daily_quota``): ``insert`` counts the bytes
+the user stored within the last 24 hours, inside the transaction, and refuses (413,
+``QuotaExceeded``, at the file's field) a batch that would go beyond it; the rollback
+then deletes the staged files, so nothing is kept. Files that arrive by mail are not
+counted (``counted=False``): the inbound limits govern them.
+
 Reading checks the runtime's rules: a file is there for whoever may see its work
 order (``Runtime.can_see``: a customer's users only their own customer's orders);
 anything else is ``NotFound``, exactly as for an id that does not exist.
@@ -25,11 +31,29 @@ from typing import Any, BinaryIO
 
 from ..db import Database
 from ..errors import Forbidden, Invalid, NotFound, Refused
-from ..storage import DiskStorage, Policy, Stored, Storage, receive
+from ..model.workspace import Workspace
+from ..storage import DiskStorage, Policy, Stored, Storage, receive, size_words
 from .actors import Actor
 from .fields import to_json_time
 from .service import Runtime
 from .state import Order, insert_event, load_order, now
+
+
+QUOTA_WINDOW = dt.timedelta(hours=24)
+"""The span ``attachments.daily_quota`` counts a user's uploads in."""
+
+
+class QuotaExceeded(Invalid):
+    """The user's uploads of the last 24 hours plus these files exceed ``attachments.daily_quota``."""
+
+    status = 413
+    code = "quota_exceeded"
+
+
+def disk_store(settings: Workspace, workspace_dir: Path) -> DiskStorage:
+    """The disk store of a workspace: ``attachments.folder``, relative to ``workspace_dir`` unless absolute."""
+    folder = Path(settings.attachments.folder)
+    return DiskStorage(folder if folder.is_absolute() else workspace_dir / folder)
 
 
 @dataclass(frozen=True)
@@ -59,8 +83,7 @@ class Attachments:
     @classmethod
     def on_disk(cls, runtime: Runtime, workspace_dir: Path) -> Attachments:
         """Files under the workspace's ``attachments.folder`` (relative to ``workspace_dir``)."""
-        folder = Path(runtime.workspace.settings.attachments.folder)
-        return cls(runtime, DiskStorage(folder if folder.is_absolute() else workspace_dir / folder))
+        return cls(runtime, disk_store(runtime.workspace.settings, workspace_dir))
 
     @property
     def policy(self) -> Policy:
@@ -118,10 +141,16 @@ class Attachments:
             await self.discard(staged)
             raise
 
-    async def insert(self, actor: Actor, staged: Sequence[Staged], order_id: int | None = None) -> list[int]:
-        """Record staged files (inside ``saving``); their ids, in order. Without ``order_id`` they wait for ``attach``."""
+    async def insert(self, actor: Actor, staged: Sequence[Staged], order_id: int | None = None, *,
+                     counted: bool = True) -> list[int]:
+        """Record staged files (inside ``saving``); their ids, in order. Without ``order_id`` they wait for ``attach``.
+
+        ``counted`` files count against the actor's daily quota (``QuotaExceeded`` beyond it).
+        """
         ids: list[int] = []
         moment = now()
+        if counted:
+            await self.check_quota(actor, staged, moment)
         for item in staged:
             stored = item.stored
             ids.append(int(await self.runtime.db.fetch_value(
@@ -129,6 +158,29 @@ class Attachments:
                 "created_at) VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
                 order_id, stored.key, stored.filename, stored.content_type, stored.size, actor.id, moment)))
         return ids
+
+    async def used_today(self, actor: Actor, moment: dt.datetime | None = None) -> int:
+        """Bytes ``actor`` stored within the last 24 hours (``QUOTA_WINDOW``)."""
+        if actor.id is None:
+            return 0
+        since = (moment or now()) - QUOTA_WINDOW
+        used = await self.runtime.db.fetch_value(
+            "SELECT COALESCE(SUM(size), 0) AS n FROM rc_attachment WHERE uploaded_by = {} AND created_at > {}",
+            actor.id, since)
+        return int(used or 0)
+
+    async def check_quota(self, actor: Actor, staged: Sequence[Staged], moment: dt.datetime | None = None) -> None:
+        """``QuotaExceeded`` (at the first file's field) if storing ``staged`` takes ``actor`` over the daily quota."""
+        quota = self.runtime.workspace.settings.attachments.daily_quota
+        if not quota or not staged or actor.id is None:
+            return
+        adding = sum(item.stored.size for item in staged)
+        used = await self.used_today(actor, moment)
+        if used + adding > quota:
+            left = max(quota - used, 0)
+            message = (f"your uploads of the last 24 hours would exceed the daily quota of {size_words(quota)} "
+                       f"({size_words(left)} left, these files are {size_words(adding)})")
+            raise QuotaExceeded("upload quota exceeded", [{"field": staged[0].field, "message": message}])
 
     async def attach(self, actor: Actor, ids: Sequence[int], staged: Sequence[Staged], number: str,
                      version: int) -> None:

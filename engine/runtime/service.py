@@ -25,6 +25,7 @@ from ..plugins import Plugins, default_plugins, run_plugin_action
 from .actors import SYSTEM, Actor, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
 from .fields import FieldCodec, to_json_time
+from .portal import CustomerScope
 from .references import record_problems
 from .state import Change, Order, insert_event, load_order, now
 
@@ -103,7 +104,7 @@ class Runtime:
 
     def can_see(self, actor: Actor, order: Order) -> bool:
         if not actor.is_staff:
-            return actor.customer_id is not None and order.state["customer_id"] == actor.customer_id
+            return CustomerScope(self.workspace, actor).sees({**order.state, "sender": order.row.get("sender")})
         return actor.can("order.view_all") or bool(actor.groups & self.range_of(order.template, order.queue))
 
     def abilities(self, actor: Actor, *, template: ResolvedTemplate, group: str | None,
@@ -358,9 +359,12 @@ class Runtime:
             elif key in data:
                 out[key] = None
         if out.get("project_id") is not None:
-            owner = await self.db.fetch_value("SELECT customer_id FROM rc_project WHERE id = {}", out["project_id"])
-            if "customer_id" in out and out["customer_id"] is not None and owner != out["customer_id"]:
+            project = (await self.db.fetch("SELECT customer_id, archived_at FROM rc_project WHERE id = {}",
+                                           out["project_id"]))[0]
+            if "customer_id" in out and out["customer_id"] is not None and project["customer_id"] != out["customer_id"]:
                 errors.append({"field": "project_id", "message": "the project belongs to another customer"})
+            elif project["archived_at"] is not None:
+                errors.append({"field": "project_id", "message": "the project is archived: it takes no new work"})
         if errors:
             raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
         return out

@@ -20,6 +20,7 @@ from ..identifiers import quote
 from ..model.common import STATUSES
 from .actors import Actor
 from .fields import to_json_time
+from .portal import customer_where, visible_templates_for_customer
 
 SORTS = ("created_at", "updated_at", "number", "priority", "requested_at", "planned_at", "status", "step")
 FILTERS = ("queue", "step", "status", "template", "priority", "owner", "group", "customer_id")
@@ -29,7 +30,7 @@ MAX_LIMIT = 200
 def visible_templates(runtime: Any, actor: Actor) -> list[str] | None:
     """The templates whose orders ``actor`` sees (``None``: all of them)."""
     if not actor.is_staff:
-        return list(runtime.workspace.templates)
+        return list(visible_templates_for_customer(runtime.workspace))
     if actor.can("order.view_all"):
         return None
     return [name for name, t in runtime.workspace.templates.items() if actor.groups & runtime.range_of(t)]
@@ -46,8 +47,9 @@ def _scope(runtime: Any, actor: Actor) -> tuple[list[str], list[Any]]:
             where.append(f"template IN ({', '.join('{}' for _ in templates)})")
             args += templates
     if not actor.is_staff:
-        where.append("customer_id = {}")
-        args.append(actor.customer_id if actor.customer_id is not None else -1)
+        sql, more = customer_where(runtime.workspace, actor)
+        where.append(sql)
+        args += more
     return where, args
 
 

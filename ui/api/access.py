@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody, PathParameter
 
 from engine.errors import NotFound
 from engine.runtime import Actor, create_token
 
 from ..auth import CSRF_HEADER, PUBLIC_OPT, Credentials
 from ..deps import RuntimeDep
+from ..errors import error_response
 from ..limits import checked_sign_in
 from ..sessions import (
     SESSION_AGE,
@@ -24,7 +25,9 @@ from ..sessions import (
     revoke_token,
     token_id,
 )
-from .bodies import LoginBody, TokenBody
+from .bodies import ID_MAX, LoginBody, TokenBody
+
+TokenId = Annotated[int, PathParameter(ge=1, le=ID_MAX, description="the token's id (GET /api/tokens lists them)")]
 
 
 def _who(actor: Actor) -> dict[str, Any]:
@@ -36,7 +39,9 @@ class SessionController(Controller):
     path = "/api/session"
     tags = ["access"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @post("/", opt={PUBLIC_OPT: True}, summary="Sign in with login and password; sets the session cookie")
+    @post("/", opt={PUBLIC_OPT: True}, summary="Sign in with login and password; sets the session cookie",
+          responses={401: error_response(401, "Wrong login or password."),
+                     429: error_response(429, "Too many failed sign-ins for this login or client; wait a while.")})
     async def login(self, request: Request[Any, Any, Any], runtime: RuntimeDep,
                     data: JSONBody[LoginBody]) -> Response[dict[str, Any]]:
         user = await checked_sign_in(request, runtime.db, data.login, data.password)
@@ -52,11 +57,12 @@ class SessionController(Controller):
     async def whoami(self, request: Request[Actor, Credentials, Any]) -> dict[str, Any]:
         return {**_who(request.user), "via": request.auth.via, "csrf_token": request.auth.csrf}
 
-    @delete("/", status_code=204, summary="Sign out")
-    async def logout(self, request: Request[Actor, Credentials, Any], runtime: RuntimeDep) -> Response[None]:
+    @delete("/", status_code=204, summary="Sign out",
+            response_cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/",
+                                     description="cleared: the session is over")])
+    async def logout(self, request: Request[Actor, Credentials, Any], runtime: RuntimeDep) -> None:
         if request.auth.session_key:
             await close_session(runtime.db, request.auth.session_key)
-        return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
 
 class TokenController(Controller):
@@ -75,7 +81,7 @@ class TokenController(Controller):
         return await list_tokens(runtime.db, request.user.id)
 
     @delete("/{token:int}", status_code=204, summary="Revoke one of your API tokens")
-    async def revoke(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, token: FromPath[int]) -> None:
+    async def revoke(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, token: TokenId) -> None:
         assert request.user.id is not None
         if not await revoke_token(runtime.db, request.user.id, token):
             raise NotFound(f"you have no token {token}")

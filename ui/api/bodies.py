@@ -16,7 +16,13 @@ from msgspec import UNSET, Meta, UnsetType
 from engine.model.common import PRIORITIES
 
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
-Version = Annotated[int, Meta(ge=1, description="The version of the work order you read (optimistic concurrency).")]
+ID_MAX = 2**63 - 1
+"""Ids are 64-bit integers in both databases: a larger number can name nothing, and must not reach SQL."""
+VERSION_MAX = 2**31 - 1
+"""Versions are `integer` columns (32 bits on PostgreSQL); no work order gets near that many changes."""
+Id = Annotated[int, Meta(ge=1, le=ID_MAX)]
+Version = Annotated[int, Meta(ge=1, le=VERSION_MAX,
+                              description="The version of the work order you read (optimistic concurrency).")]
 
 
 class Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -31,8 +37,8 @@ class OrderPatch(Body):
     priority: Priority | UnsetType = UNSET
     requested_at: dt.datetime | None | UnsetType = UNSET
     planned_at: dt.datetime | None | UnsetType = UNSET
-    customer_id: int | None | UnsetType = UNSET
-    project_id: int | None | UnsetType = UNSET
+    customer_id: Id | None | UnsetType = UNSET
+    project_id: Id | None | UnsetType = UNSET
     fields: dict[str, Any] | UnsetType = UNSET
     """Custom fields by name (the template's shape is in its create schema)."""
 

@@ -1,15 +1,13 @@
-"""What the workspace defines (templates, queues), customers, and the health check."""
+"""What the workspace defines (templates, queues) and the health check; finding customers is in ``customers``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get
-from litestar.params import FromQuery, QueryParameter
 
 from engine.link.resolved import ResolvedField, ResolvedQueue, ResolvedTemplate
 from engine.runtime import Actor
-from engine.runtime.customers import search_customers
 
 from ..auth import PUBLIC_OPT
 from ..deps import RuntimeDep
@@ -52,12 +50,6 @@ async def list_templates(request: Request[Actor, Any, Any], runtime: RuntimeDep)
 @get("/api/queues", tags=["definitions"], summary="The queues, their steps and actions")
 async def list_queues(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> list[dict[str, Any]]:
     return [queue_summary(q) for q in runtime.workspace.queues.values()]
-
-
-@get("/api/customers", tags=["customers"], summary="Find customers by number, name, label or e-mail domain")
-async def find_customers(request: Request[Actor, Any, Any], runtime: RuntimeDep,
-                         q: Annotated[str, QueryParameter(max_length=200)] = "", limit: FromQuery[int] = 20) -> list[dict[str, Any]]:
-    return await search_customers(runtime.db, request.user, q, limit=limit)
 
 
 @get("/health", opt={PUBLIC_OPT: True}, tags=["health"], summary="Is the server up and its database reachable?")

@@ -25,7 +25,7 @@ from engine.runtime import Actor
 from engine.runtime.fields import FieldCodec
 
 from ..deps import RuntimeDep
-from .bodies import Priority
+from .bodies import Id, Priority
 
 RAW_BODY = "routecard_body"
 CREATE_KEYS = ("fields", "title", "priority", "customer_id", "project_id", "requested_at", "planned_at", "queue")
@@ -44,8 +44,8 @@ def create_struct(template: ResolvedTemplate, fields: type[msgspec.Struct]) -> t
             ("fields", fields | None, None),
             ("title", Annotated[str, Meta(max_length=300)] | None, None),
             ("priority", Priority | None, None),
-            ("customer_id", int | None, None),
-            ("project_id", int | None, None),
+            ("customer_id", Id | None, None),
+            ("project_id", Id | None, None),
             ("requested_at", dt.datetime | None, None),
             ("planned_at", dt.datetime | None, None),
             ("queue", queue | None, None),
@@ -85,9 +85,8 @@ def _precheck(template: str | None) -> Callable[[Request[Actor, Any, Any]], Awai
         codec: FieldCodec | None = runtime.codecs.get(name)
         if codec is None:
             raise NotFound(f"no template {name}")
-        raw = await request.body()
-        try:
-            data = msgspec.json.decode(raw) if raw.strip() else {}
+        try:  # the body is required, as documented: `{}` for a work order with default values
+            data = msgspec.json.decode(await request.body())
         except msgspec.DecodeError:
             raise ClientException("the body is not valid JSON") from None
         if not isinstance(data, dict):

@@ -19,14 +19,16 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
 
-from engine.comms.inbound import Inbound
+from engine.comms.inbound import Delivered, Inbound
 from engine.comms.parse import MailTooLarge
 from engine.errors import NotFound, ServiceError
 from engine.model.workspace import Inbound as InboundSettings
 
 from ..auth import PUBLIC_OPT
 from ..deps import RuntimeDep
+from ..errors import error_response
 from ..web.files import FilesDep
 
 MAX_RAW = 100 * 1024 * 1024 + 64 * 1024
@@ -71,7 +73,13 @@ async def _read(request: Request[Any, Any, Any], limit: int) -> bytes:
                   "(`Authorization: Bearer <token>`; the token is the value of the environment variable that "
                   "`mail.inbound.token_env` names). 201: a new work order; 202: a reply added to its work "
                   "order, a duplicate, or a mail kept without action (see `outcome`). 401: no or a wrong "
-                  "token; 413: larger than `mail.inbound.max_bytes`; 400: not a readable mail.")
+                  "token; 413: larger than `mail.inbound.max_bytes`; 400: not a readable mail.",
+      responses={201: ResponseSpec(Delivered, generate_examples=False, description="A new work order."),
+                 202: ResponseSpec(Delivered, generate_examples=False,
+                                   description="A reply added to its work order, a duplicate, or a mail kept "
+                                               "without action (see `outcome`)."),
+                 401: error_response(401, "No inbound token, or a wrong one."),
+                 415: error_response(415, "The body is not `Content-Type: message/rfc822`.")})
 async def receive_email(request: Request[Any, Any, Any], runtime: RuntimeDep, files: FilesDep) -> Response[Any]:
     mail = runtime.workspace.settings.mail
     if mail is None or mail.inbound is None:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET, Meta, UnsetType
 
 from engine.runtime import Actor
@@ -14,10 +14,10 @@ from engine.runtime.reports import GROUPS, SORTS, invoice, selection, summary, s
 from engine.runtime.timesheets import MAX_ENTRY_MINUTES, Timesheets
 
 from ..deps import RuntimeDep
-from .bodies import Body, set_values
+from .bodies import ID_MAX, VERSION_MAX, Body, set_values
 
 Text = Annotated[str | None, QueryParameter(max_length=200)]
-EntryId = Annotated[int, Meta(ge=1)]
+EntryId = Annotated[int, PathParameter(ge=1, le=ID_MAX, description="the time entry's id")]
 When = Annotated[str, Meta(max_length=40, examples=["2026-03-02T09:00", "2026-03-02T09:00:00+01:00"], description=(
     "a date and time, ISO 8601; without an offset, a local time in the workspace's time zone"))]
 Minutes = Annotated[int, Meta(description=f"whole minutes, 1 to {MAX_ENTRY_MINUTES}")]
@@ -40,13 +40,14 @@ class EntryBody(Body):
     user: Annotated[str, Meta(max_length=100, description="book for this login (supervisors only)")] | None = None
     process_action: Annotated[str, Meta(max_length=100)] | None = None
     advance_to: Annotated[str, Meta(max_length=100, description="a next step or `complete`")] | None = None
-    version: Annotated[int, Meta(ge=1, description="the order's version; needed with a status change")] | None = None
+    version: Annotated[int, Meta(ge=1, le=VERSION_MAX,
+                                 description="the order's version; needed with a status change")] | None = None
 
 
 class EntryPatch(Body):
     """A change of an entry read at ``version``; keys left out stay as they are."""
 
-    version: Annotated[int, Meta(ge=1, description="the entry's version you read")]
+    version: Annotated[int, Meta(ge=1, le=VERSION_MAX, description="the entry's version you read")]
     started_at: When | UnsetType = UNSET
     minutes: Minutes | UnsetType = UNSET
     billable: bool | UnsetType = UNSET
@@ -91,11 +92,11 @@ class TimeEntryController(Controller):
 
     @get("/{entry:int}", summary="One time entry (its author, a supervisor of its order's group, or time.edit_others)")
     async def get_entry(self, request: Request[Actor, Any, Any], runtime: RuntimeDep,
-                        entry: FromPath[EntryId]) -> dict[str, Any]:
+                        entry: EntryId) -> dict[str, Any]:
         return await Timesheets(runtime).get(request.user, entry)
 
     @patch("/{entry:int}", summary="Change a time entry")
-    async def update(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, entry: FromPath[EntryId],
+    async def update(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, entry: EntryId,
                      data: JSONBody[EntryPatch]) -> dict[str, Any]:
         values = set_values(data, skip=("version",))
         if data.started_at is not UNSET:
@@ -103,8 +104,9 @@ class TimeEntryController(Controller):
         return await Timesheets(runtime).update(request.user, entry, data.version, values)
 
     @delete("/{entry:int}", status_code=204, summary="Delete a time entry read at `version`")
-    async def remove(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, entry: FromPath[EntryId],
-                     version: Annotated[int, QueryParameter(ge=1, description="the entry's version you read")]) -> None:
+    async def remove(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, entry: EntryId,
+                     version: Annotated[int, QueryParameter(ge=1, le=VERSION_MAX,
+                                                            description="the entry's version you read")]) -> None:
         await Timesheets(runtime).delete(request.user, entry, version)
 
     @get("/", summary="The time entries of one work order you may see")

@@ -6,26 +6,34 @@ definition version. A queue's page shows its steps, actions and routing with the
 diagram (``engine.diagram``), served as ``image/svg+xml`` from its own route and shown in
 an ``<img>``; a template's page shows its settings and fields. Users with the ``admin`` or
 ``definition.apply`` permission may look; others get 403.
+
+Admins (``admin`` permission) also find the mail settings there with a button that sends a
+test mail through the configured SMTP server (``POST /admin/mail/test``, see
+``engine.comms.smtp_check``); the JSON API offers the same as ``POST /api/admin/mail/test``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 
+from engine.comms.smtp_check import MailTestLimiter, MailTestResult, describe_server, send_test_mail
+
 from engine.diagnostics import Location
 from engine.diagram import DiagramWords, queue_svg
-from engine.errors import NotFound
+from engine.errors import Invalid, NotFound, ServiceError
 from engine.labels import label_map
 from engine.link.resolved import LinkedWorkspace, ResolvedField, ResolvedQueue, ResolvedTemplate
 from engine.model import Trigger
 from engine.runtime import Actor, Runtime
 
 from ..deps import RuntimeDep
-from .common import page_for, show
+from .common import WEB_EXCEPTION_HANDLERS, page_for, show
+from .orders import fragment, html, read_form
 from .render import N_, Page
 
 SVG_MEDIA_TYPE = "image/svg+xml"
@@ -35,6 +43,30 @@ SVG_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "private, no-cache",
 }
+
+
+def require_mail_admin(actor: Actor) -> None:
+    """Refuse (403) anyone without the ``admin`` permission: only admins send test mails."""
+    if not actor.can("admin"):
+        raise PermissionDeniedException("only admins may send a test mail")
+
+
+def mail_test_limiter(state: State) -> MailTestLimiter:
+    """The app's limit on test mails (one per process, shared by the page and the API)."""
+    limiter = state.get("mail_test_limiter")
+    if not isinstance(limiter, MailTestLimiter):
+        limiter = state.setdefault("mail_test_limiter", MailTestLimiter())
+    return limiter
+
+
+async def mail_test(request: Request[Actor, Any, Any], runtime: Runtime, to: Any) -> MailTestResult:
+    """Send the test mail for the API and the page: admin only, rate limited, through ``mail.smtp`` only."""
+    actor = request.user
+    require_mail_admin(actor)
+    if not isinstance(to, str) or not to.strip():
+        raise Invalid("say where to send the test mail", [{"field": "to", "message": "give an email address"}])
+    mail_test_limiter(request.app.state).take(actor.login)
+    return await send_test_mail(runtime.workspace.settings, to, actor.login)
 
 
 def require_admin(actor: Actor) -> None:
@@ -84,6 +116,8 @@ def overview_rows(workspace: LinkedWorkspace) -> dict[str, list[dict[str, Any]]]
         "forms": [row(n, f, plain(f), "Form", template=f.template, access=f.access, pages=len(f.pages))
                   for n, f in workspace.forms.items()],
         "macros": [row(n, m, plain(m), "Macro", templates=m.templates, actions=len(m.actions)) for n, m in workspace.macros.items()],
+        "comment_templates": [row(n, c, plain(c), "CommentTemplate", templates=c.templates, use=c.use)
+                              for n, c in workspace.comment_templates.items()],
     }
 
 
@@ -136,8 +170,30 @@ async def admin_overview(request: Request[Actor, Any, Any], runtime: RuntimeDep)
     """Every definition of the workspace with where it is defined, and the definition version."""
     require_admin(request.user)
     workspace = runtime.workspace
+    mail = workspace.settings.mail
     return show(request, runtime, "admin.html", workspace=workspace, rows=overview_rows(workspace),
-                group_labels={n: _labels(workspace, g.label) for n, g in workspace.groups.items()})
+                group_labels={n: _labels(workspace, g.label) for n, g in workspace.groups.items()},
+                can_test_mail=request.user.can("admin"),
+                mail_server=describe_server(mail.smtp) if mail is not None and mail.smtp is not None else None,
+                mail_result=None, mail_error=None, mail_to="")
+
+
+@post("/admin/mail/test", include_in_schema=False, exception_handlers=WEB_EXCEPTION_HANDLERS)
+async def admin_mail_test(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> Response[str]:
+    """The admin page's test-mail button: the outcome (or the refusal) in place of the form's result."""
+    require_mail_admin(request.user)
+    form = await read_form(request)
+    values = [v for v in form.get("to", ()) if isinstance(v, str)]
+    to = values[-1] if values else ""
+    page = page_for(request, runtime)
+    try:
+        result = await mail_test(request, runtime, to)
+    except ServiceError as exc:
+        status = 422 if isinstance(exc, Invalid) else 409
+        message = "; ".join(e["message"] for e in exc.errors) or exc.detail
+        return html(fragment(page, "admin_mail_test.html", {"mail_error": message, "mail_result": None,
+                                                            "mail_to": to}), status=status)
+    return html(fragment(page, "admin_mail_test.html", {"mail_error": None, "mail_result": result, "mail_to": to}))
 
 
 @get("/admin/queues/{name:str}", include_in_schema=False)

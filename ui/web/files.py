@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 from litestar import Request, Response, get
@@ -27,6 +27,8 @@ from engine.runtime.attachments import Attachments, Upload
 from engine.storage import CHUNK, size_words
 
 from .forms import FIELD_PREFIX, Parsed, upload_values
+
+T = TypeVar("T")
 
 FilesDep = NamedDependency[Attachments]
 """The app's attachment services (``files``), storing under the workspace folder."""
@@ -70,6 +72,21 @@ async def save_with_files(files: Attachments, actor: Actor, parsed: Parsed, fiel
         order = await change(upload_values(parsed, fields, current, new_ids))
         await files.attach(actor, ids, staged, str(order["number"]), int(order["version"]))
     return order
+
+
+async def send_with_files(files: Attachments, actor: Actor, uploads: Sequence[Upload],
+                          send: Callable[[list[int]], Awaitable[T]]) -> T:
+    """Store ``uploads`` (checked, counted against the daily quota), then ``send(their ids)`` in the same transaction.
+
+    For a thread message that carries new files: if a file is refused, or the message
+    is, nothing is kept (the staged files are deleted again).
+    """
+    if not uploads:
+        return await send([])
+    staged = await files.stage(uploads)
+    async with files.saving(staged):
+        ids = await files.insert(actor, staged)
+        return await send(ids)
 
 
 async def _chunks(stream: BinaryIO) -> AsyncIterator[bytes]:

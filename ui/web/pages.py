@@ -13,7 +13,7 @@ from engine.errors import Invalid
 from engine.runtime import Actor
 from engine.runtime.actors import set_language
 
-from ..auth import PUBLIC_OPT, Credentials, own_origins
+from ..auth import PUBLIC_OPT, Credentials, own_origins, session_actor
 from ..deps import RuntimeDep
 from ..limits import TooManyAttempts, checked_sign_in
 from ..sessions import SESSION_AGE, SESSION_COOKIE, close_session, open_session
@@ -25,13 +25,17 @@ MAX_FORM_FIELD = 200
 
 
 @get("/", opt={PUBLIC_OPT: True}, include_in_schema=False)
-async def home(request: Request[Any, Any, Any]) -> Redirect:
+async def home(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Redirect:
+    """Staff start at the Order Manager, customers (and visitors of an open portal) at their orders."""
+    found = await session_actor(request, runtime)
+    if found is not None and not found[0].is_staff:
+        return Redirect("/portal", status_code=303)
     return Redirect("/manager", status_code=303)
 
 
 @get("/login", opt={PUBLIC_OPT: True}, include_in_schema=False)
 async def login_page(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Response[str]:
-    return show(request, runtime, "login.html", next=local_target(request.query_params.get("next")),
+    return show(request, runtime, "login.html", next=local_target(request.query_params.get("next"), default=""),
                 expired=bool(request.query_params.get("expired")), error=False, login="")
 
 
@@ -43,7 +47,7 @@ async def login(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Respons
     form = await request.form()
     login_name = str(form.get("login") or "")[:MAX_FORM_FIELD]
     password = str(form.get("password") or "")[:MAX_FORM_FIELD]
-    target = local_target(str(form.get("next") or ""))
+    target = local_target(str(form.get("next") or ""), default="")
     try:
         user = await checked_sign_in(request, runtime.db, login_name, password) if login_name and password else None
     except TooManyAttempts:
@@ -53,6 +57,9 @@ async def login(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Respons
         return show(request, runtime, "login.html", status=401, next=target, expired=False, error=True,
                     login=login_name)
     session = await open_session(runtime.db, user)
+    if not target:  # signed in from the plain sign-in page: staff to the Order Manager, customers to the portal
+        staff = await runtime.db.fetch_value("SELECT is_staff FROM rc_user WHERE id = {}", user)
+        target = "/manager" if staff else "/portal"
     response = Redirect(target, status_code=303)
     response.set_cookie(Cookie(key=SESSION_COOKIE, value=session.key, httponly=True, samesite="lax", path="/",
                                secure=request.url.scheme == "https", max_age=int(SESSION_AGE.total_seconds())))
