@@ -18,7 +18,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from .errors import DatabaseError, UsageError
+from .errors import DatabaseError, Invalid, UsageError
 from .sqlite import SharedSQLiteEngine
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -100,8 +100,14 @@ class Database:
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Run one statement with ``{}`` placeholders bound to ``args``; return its rows.
 
-        Inside ``transaction()`` it runs on the transaction's connection.
+        Inside ``transaction()`` it runs on the transaction's connection. Text holding the
+        NUL character is refused (``Invalid``) on both databases alike: PostgreSQL cannot
+        store it, and SQLite would.
         """
+        for arg in args:
+            if isinstance(arg, str) and "\x00" in arg:
+                raise Invalid("text may not contain the NUL character (U+0000)",
+                              [{"field": "request", "message": "text may not contain the NUL character (U+0000)"}])
         query = self._compile(sql)
         engine: Any = self.engine
         current = engine.current_transaction.get()

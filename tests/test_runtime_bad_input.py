@@ -176,3 +176,13 @@ def test_field_messages_are_in_plain_words() -> None:
             assert exc.errors == [{"field": f"fields.{name}", "message": message}]
         else:
             raise AssertionError(f"{name}={value!r} was accepted")
+
+
+async def test_text_with_the_nul_character_is_refused_alike_on_both_databases(ecommerce: Env) -> None:
+    """PostgreSQL cannot store U+0000 and SQLite would: the database layer refuses it for both, as 422."""
+    before = await dump(ecommerce.db)
+    with pytest.raises(Invalid) as refused:
+        await ecommerce.db.execute("UPDATE rc_customer SET label = {} WHERE id = {}", "Acme\x00Ltd", 1)
+    assert refused.value.errors == [{"field": "request",
+                                     "message": "text may not contain the NUL character (U+0000)"}]
+    assert await dump(ecommerce.db) == before
