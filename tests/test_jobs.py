@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from engine.automation.jobs import JobWorker, enqueue
+from engine.errors import Conflict
 from engine.runtime.state import now
 from tests.runtime_helpers import Env, tmp_env  # noqa: F401 - fixtures
 
@@ -264,3 +265,34 @@ async def breaches(env: Env, number: str) -> int:
     return int(await env.db.fetch_value(
         "SELECT COUNT(*) AS n FROM rc_event e JOIN rc_work_order w ON w.id = e.work_order_id "
         "WHERE w.number = {} AND e.kind = 'sla_breach'", number))
+
+
+async def test_a_job_that_meets_a_concurrent_change_runs_again_at_once(tmp_env: Any) -> None:
+    """An escalation whose save meets a user's edit of the order is no failure: it runs again in a new
+    transaction, without a backoff, and only what the successful run did stays."""
+    env: Env = await tmp_env(WORKSPACE)
+    clock = Clock(now())
+    calls: list[int] = []
+
+    async def racing(runtime: Any, payload: dict[str, Any]) -> None:
+        calls.append(1)
+        await runtime.db.execute("INSERT INTO rc_counter (name, value) VALUES ({}, 1)", f"ran:{len(calls)}")
+        if len(calls) < 3:
+            raise Conflict("work order X-1 was changed by someone else meanwhile", 2, ["title"])
+
+    worker = JobWorker(env.rt, kinds={"racing": racing}, clock=clock)
+    await enqueue(env.db, "racing", "r", clock.moment, {})
+    report = await worker.run_once()
+    assert (report.done, report.retrying) == (1, 0) and len(calls) == 3
+    job = (await jobs(env))["r"]
+    assert (job["state"], job["attempts"]) == ("done", 1)
+    assert await notes(env) == ["ran:3"]  # the two raced runs were rolled back
+
+    async def always(runtime: Any, payload: dict[str, Any]) -> None:
+        calls.append(1)
+        raise Conflict("work order X-1 was changed by someone else meanwhile", 2, ["title"])
+
+    calls.clear()
+    worker = JobWorker(env.rt, kinds={"always": always}, clock=clock)
+    await enqueue(env.db, "always", "a", clock.moment, {})
+    assert (await worker.run_once()).retrying == 1 and len(calls) == 4  # then the usual backoff

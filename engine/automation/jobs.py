@@ -38,6 +38,7 @@ import msgspec
 
 from .. import metrics
 from ..db import Database
+from ..errors import Conflict
 from ..runtime.state import now
 
 if TYPE_CHECKING:
@@ -125,6 +126,14 @@ class _Failed(Exception):
         self.permanent = permanent
 
 
+class _Raced(Exception):
+    """A job's handler met a concurrent change of its work order: run it again at once."""
+
+
+RACE_RETRIES = 3
+"""Immediate reruns of a job whose handler met a concurrent change, before it counts as a failed attempt."""
+
+
 class JobWorker:
     """Runs the due jobs of one runtime's database."""
 
@@ -166,7 +175,21 @@ class JobWorker:
         return sorted(rows, key=lambda r: int(r["id"]))
 
     async def _run(self, job: dict[str, Any]) -> str:
-        """Run one claimed job; returns ``done``, ``retrying`` or ``dead``."""
+        """Run one claimed job; returns ``done``, ``retrying`` or ``dead``.
+
+        A handler that meets a concurrent change of its work order (``Conflict``: somebody
+        saved the order between the handler's read and its save) is run again at once, in
+        a new transaction, up to ``RACE_RETRIES`` times: that is no failure worth a backoff.
+        """
+        for attempt in range(RACE_RETRIES + 1):
+            try:
+                return await self._run_once(job)
+            except _Raced as raced:
+                if attempt == RACE_RETRIES:
+                    return await self._failed(job, str(raced), False)
+        raise AssertionError("unreachable")
+
+    async def _run_once(self, job: dict[str, Any]) -> str:
         lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
         try:
             async with self.db.transaction():
@@ -186,6 +209,8 @@ class JobWorker:
                     await handler(self.runtime, payload)
                 except _Failed:
                     raise
+                except Conflict as exc:
+                    raise _Raced(f"{type(exc).__name__}: {exc}"[:1000]) from exc
                 except Exception as exc:  # noqa: BLE001 - any failure of a handler is retried per policy
                     raise _Failed(f"{type(exc).__name__}: {exc}"[:1000]) from exc
                 await self.db.execute(
