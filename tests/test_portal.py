@@ -119,7 +119,10 @@ async def test_three_pages_a_red_cross_then_submit_mail_chat_and_archive(portal:
     assert order["fields"]["artwork_files"] is None
     customer = await web.api.db.fetch_value("SELECT customer_id FROM rc_work_order WHERE number = {}", number)
     assert customer == await web.api.db.fetch_value("SELECT id FROM rc_customer WHERE name = 'seaside_theatre'")
-    assert (await web.get("ella", f"/portal/drafts/{key}/summary")).status_code in (200, 303)
+    sent_draft = await web.clients["ella"][0].get(f"/portal/drafts/{key}/summary", follow_redirects=False)
+    assert sent_draft.status_code == 303 and sent_draft.headers["location"] == "/portal?tab=running"
+    submitted = await web.api.db.fetch("SELECT after FROM rc_event WHERE kind = 'form_submitted'")
+    assert len(submitted) == 1 and '"message"' in str(submitted[0]["after"])  # the remark, in the audit trail
 
     # the mails: a receipt to the customer, "a new order has arrived" to the print desk
     await _send_mail(web)

@@ -9,14 +9,13 @@ at most N times the limit, and a restart forgets them.
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from typing import Any
 
 from litestar import Request
 from litestar.exceptions import HTTPException
 
 from engine.db import Database
+from engine.window import SlidingWindow
 
 from .sessions import check_password
 
@@ -36,44 +35,27 @@ class TooManyAttempts(HTTPException):
 class SignInLimiter:
     def __init__(self, per_client: int = PER_CLIENT, per_login: int = PER_LOGIN, window: float = WINDOW) -> None:
         self.limits = {"client": per_client, "login": per_login}
-        self.window = window
-        self.failures: dict[tuple[str, ...], deque[float]] = {}
+        self.failures = SlidingWindow(window, MAX_KEYS)
 
     def _keys(self, login: str, client: str) -> dict[str, tuple[str, ...]]:
         name = login.strip().lower()[:100]
         return {"client": ("client", name, client), "login": ("login", name)}
 
-    def _recent(self, key: tuple[str, ...], now: float) -> deque[float]:
-        times = self.failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self.failures[key]
-        return times
-
     def check(self, login: str, client: str) -> None:
         """Refuse (429) while ``login`` from ``client`` is at a limit."""
-        now = time.monotonic()
         for kind, key in self._keys(login, client).items():
-            times = self._recent(key, now)
-            if len(times) >= self.limits[kind]:
-                wait = int(times[0] + self.window - now) + 1
+            if self.failures.count(key) >= self.limits[kind]:
+                wait = self.failures.wait(key)
                 raise TooManyAttempts(
                     detail=f"too many failed sign-ins for {login[:100]}; try again in {wait // 60 + 1} minutes",
                     headers={"Retry-After": str(wait)})
 
     def failed(self, login: str, client: str) -> None:
-        now = time.monotonic()
         for key in self._keys(login, client).values():
-            self._recent(key, now)
-            self.failures.setdefault(key, deque()).append(now)
-        while len(self.failures) > MAX_KEYS:
-            self.failures.pop(next(iter(self.failures)))
+            self.failures.add(key)
 
     def succeeded(self, login: str, client: str) -> None:
-        self.failures.pop(self._keys(login, client)["client"], None)
+        self.failures.forget(self._keys(login, client)["client"])
 
 
 async def checked_sign_in(request: Request[Any, Any, Any], db: Database, login: str, password: str) -> int | None:

@@ -86,6 +86,19 @@ class Notices:
                           message_id=message_id(settings.name, idempotency, sender),
                           in_reply_to=in_reply_to or root, references=references, order=order.number,
                           automatic=automatic, attachments=list(files))
+        await self._insert(idempotency, payload, message)
+
+    async def automatic_mail(self, key: str, address: str, subject: str, body: str, number: str | None) -> None:
+        """A mail Routecard sends by itself outside a thread (a form's receipt, a resume link), once per key
+        and address, into the outbox in the caller's transaction."""
+        settings = self.runtime.workspace.settings
+        sender, sender_name = self._sender()
+        idempotency = recipient_key(key, address)
+        await self._insert(idempotency, Payload(
+            sender=sender, sender_name=sender_name, to=[address], subject=subject, body=body,
+            message_id=message_id(settings.name, idempotency, sender), order=number, automatic=True), None)
+
+    async def _insert(self, idempotency: str, payload: Payload, message: int | None) -> None:
         moment = now()
         await self.runtime.db.execute(
             "INSERT INTO rc_outbox (kind, idempotency_key, payload, state, attempts, next_attempt_at, created_at, "

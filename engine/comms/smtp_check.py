@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-import time
-from collections import deque
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -25,6 +23,7 @@ import msgspec
 
 from ..errors import Invalid, Refused
 from ..model.workspace import Smtp, Workspace
+from ..window import SlidingWindow
 from .mail import check_address, one_line
 from .outbox import SmtpConfigError, connect_smtp
 
@@ -57,23 +56,16 @@ class MailTestLimiter:
     """At most ``per_user`` tests per user and ``total`` per process within ``window`` seconds."""
 
     def __init__(self, per_user: int = 5, total: int = 30, window: float = 600.0) -> None:
-        self.per_user, self.total, self.window = per_user, total, window
-        self.times: dict[str, deque[float]] = {}
+        self.per_user, self.total = per_user, total
+        self.tests = SlidingWindow(window, 10_000)
 
     def take(self, login: str) -> None:
         """Count one test by ``login``; ``Refused`` (429-like, nothing sent) when a limit is reached."""
-        now = time.monotonic()
-        for key in (login, ""):
-            times = self.times.setdefault(key, deque())
-            while times and times[0] <= now - self.window:
-                times.popleft()
-        if len(self.times[login]) >= self.per_user or len(self.times[""]) >= self.total:
-            wait = int(self.times[login][0] + self.window - now) + 1 if self.times[login] else int(self.window)
+        if self.tests.count(login) >= self.per_user or self.tests.count("") >= self.total:
+            wait = self.tests.wait(login) if self.tests.count(login) else int(self.tests.window)
             raise TooManyMailTests(f"too many test mails; try again in {wait // 60 + 1} minutes")
-        for key in (login, ""):
-            self.times[key].append(now)
-        if len(self.times) > 10_000:
-            self.times = {k: v for k, v in self.times.items() if v}
+        self.tests.add(login)
+        self.tests.add("")
 
 
 class TooManyMailTests(Refused):

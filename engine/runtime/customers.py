@@ -118,6 +118,12 @@ class _Input:
     def fail(self, field: str, message: str) -> None:
         self.errors.append({"field": field, "message": message})
 
+    def fixed(self, key: str, why: str) -> None:
+        """``key`` may not change: its "not a field here" becomes ``why``."""
+        if key in self.data:
+            self.errors = [e for e in self.errors if e["field"] != key]
+            self.fail(key, why)
+
     def text(self, key: str, *, max_length: int, required: bool = False, pattern: str | None = None,
              hint: str = "") -> str | None:
         value = self.data.get(key)
@@ -329,9 +335,7 @@ class Customers:
         """Change ``label``, ``email_domains`` or ``hourly_rate`` (null clears it); the name stays."""
         self._manager(actor, f"no customer {customer_id}")
         check = _Input(data, ("label", "email_domains", "hourly_rate"))
-        if "name" in data:
-            check.errors = [e for e in check.errors if e["field"] != "name"]
-            check.fail("name", "a customer's name identifies it for good (rules and definitions use it)")
+        check.fixed("name", "a customer's name identifies it for good (rules and definitions use it)")
         async with self.db.transaction():
             row = await self._customer_row(customer_id)
             place = self.declared_in(row["name"])
@@ -390,9 +394,7 @@ class Customers:
         """Change ``label`` or ``hourly_rate``, or archive (``archived: true``) or restore the project."""
         self._manager(actor, f"no project {project_id}")
         check = _Input(data, ("label", "hourly_rate", "archived"))
-        if "name" in data:
-            check.errors = [e for e in check.errors if e["field"] != "name"]
-            check.fail("name", "a project's name identifies it for good (rules use it)")
+        check.fixed("name", "a project's name identifies it for good (rules use it)")
         async with self.db.transaction():
             row = await self._project_row(project_id)
             place = self.declared_in(row["customer"], row["name"])

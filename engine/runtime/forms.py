@@ -23,19 +23,21 @@ it once spends it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ..automation.conditions import compile_condition, to_python
-from ..comms.mail import Payload, check_address, compile_text, message_id, recipient_key
+from ..comms.mail import check_address, compile_text
 from ..errors import Invalid, NotFound, Refused
+from ..labels import label_map, pick_label
 from ..link.resolved import ResolvedField, ResolvedTemplate
-from ..model import Form, FormField
+from ..model import Condition, Form, FormField
 from .actors import SYSTEM, Actor, group_members
 from .portal import portal_of
 from .state import insert_event, now
@@ -100,6 +102,11 @@ class Forms:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
+    @property
+    def language(self) -> str:
+        """The workspace's language: mails and titles are written in it."""
+        return self.runtime.workspace.settings.language
+
     # -- definitions ---------------------------------------------------------------------------
 
     def form(self, actor: Actor | None, name: str) -> Form:
@@ -130,11 +137,14 @@ class Forms:
     def template(self, form: Form) -> ResolvedTemplate:
         return self.runtime.workspace.templates[form.template]
 
-    def questions(self, form: Form, page_index: int, answers: Mapping[str, Any]) -> list[Question]:
-        """The fields of page ``page_index`` with whether each is shown and required given ``answers``."""
+    def questions(self, form: Form, page_index: int, answers: Mapping[str, Any],
+                  facts: Mapping[str, Any] | None = None) -> list[Question]:
+        """The fields of page ``page_index`` with whether each is shown and required given ``answers``
+        (``facts``: the answers as conditions read them, when the caller has them already)."""
         template = self.template(form)
-        types = {f.name: f.type for f in template.fields}
-        facts = {f.name: to_python(f.type, answers.get(f.name)) for f in template.fields}
+        types = tuple((f.name, f.type) for f in template.fields)
+        if facts is None:
+            facts = self.facts(form, answers)
         out = []
         for item in form.pages[page_index].fields:
             name = item.field if isinstance(item, FormField) else item
@@ -142,22 +152,28 @@ class Forms:
             assert field is not None  # the linker checked every field
             shown, required = True, field.required
             if isinstance(item, FormField):
-                shown = compile_condition(item.show_if, types)(facts)
+                shown = _compiled(item.show_if, types)(facts)
                 if item.required is not None:
                     required = item.required
                 if item.require_if is not None:
-                    required = compile_condition(item.require_if, types)(facts)
+                    required = _compiled(item.require_if, types)(facts)
             out.append(Question(field=field, shown=shown, required=required and shown))
         return out
 
+    def facts(self, form: Form, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """The answers (JSON) as the conditions read them (Python values of the fields' types)."""
+        return {f.name: to_python(f.type, answers.get(f.name)) for f in self.template(form).fields}
+
     def pages(self, form: Form, answers: Mapping[str, Any], visited: Sequence[str]) -> list[PageState]:
         """Every page: complete when visited and every shown, required field has an answer."""
+        facts = self.facts(form, answers)
         out = []
         for index, page in enumerate(form.pages):
-            missing = [f"fields.{q.field.name}" for q in self.questions(form, index, answers)
+            missing = [f"fields.{q.field.name}" for q in self.questions(form, index, answers, facts)
                        if q.required and answers.get(q.field.name) in (None, "", [])]
             seen = page.name in visited
-            out.append(PageState(name=page.name, label=text_of(page.label, page.name), complete=seen and not missing, visited=seen, missing=missing))
+            out.append(PageState(name=page.name, label=text_of(page.label, page.name, self.language),
+                                 complete=seen and not missing, visited=seen, missing=missing))
         return out
 
     # -- drafts ----------------------------------------------------------------------------
@@ -170,7 +186,7 @@ class Forms:
         moment = now()
         user = actor.id if actor is not None else None
         template = self.template(form)
-        asked = {i if isinstance(i, str) else i.field for page in form.pages for i in page.fields}
+        asked = asked_fields(form)
         defaults = {f.name: f.default for f in template.fields if f.name in asked and f.default is not None}
         customer = actor.customer_id if actor is not None and not actor.is_staff else None
         async with db.transaction():
@@ -338,7 +354,7 @@ class Forms:
                 for q in self.questions(form, index, answers):
                     if q.shown and answers.get(q.field.name) not in (None, "", []):
                         fields[q.field.name] = answers[q.field.name]
-            data: dict[str, Any] = {"fields": fields, "title": _title(form, self.template(form), fields)}
+            data: dict[str, Any] = {"fields": fields, "title": _title(form, self.template(form), fields, self.language)}
             if form.queue:
                 data["queue"] = form.queue
             chosen = project_id if project_id not in (None, "") else row["project_id"]
@@ -356,13 +372,14 @@ class Forms:
                                          "work_order_id IS NULL AND uploaded_by = {}", order_id, attachment, creator.id)
             if address is not None:
                 await db.execute("UPDATE rc_work_order SET sender = {} WHERE id = {}", address, order_id)
-            if isinstance(remark, str) and remark.strip():
-                await db.execute(
+            note: dict[str, Any] = {"form": form.name, "draft": row["key"]}
+            if isinstance(remark, str) and remark.strip():  # the customer's own words: no mail of its own
+                note["message"] = int(await db.fetch_value(
                     "INSERT INTO rc_message (work_order_id, kind, author_id, body, client_viewable, created_at) "
-                    "VALUES ({}, 'comment', {}, {}, {}, {})", order_id, creator.id, remark.strip(), True, now())
-            await insert_event(db, order_id, creator.id, "form_submitted", {},
-                               {"form": form.name, "draft": row["key"]}, None, runtime.workspace.fingerprint,
-                               order["version"], now())
+                    "VALUES ({}, 'comment', {}, {}, {}, {}) RETURNING id", order_id, creator.id, remark.strip(), True,
+                    now()))
+            await insert_event(db, order_id, creator.id, "form_submitted", {}, note, None,
+                               runtime.workspace.fingerprint, order["version"], now())
             await self._bump(row, "submitted_at = {}, work_order_id = {}, remark = {}", now(), order_id,
                              remark or None)
             await self._mail_submitted(actor, form, order["number"], remark, address)
@@ -375,7 +392,7 @@ class Forms:
         runtime = self.runtime
         settings = runtime.workspace.settings
         base = settings.base_url.rstrip("/")
-        label = text_of(form.label, form.name)
+        label = text_of(form.label, form.name, self.language)
         own = address or await self._email_of(actor)
         if own:
             await self.enqueue(f"form:{number}:receipt", own, f"[{number}] {label}: received",
@@ -404,20 +421,7 @@ class Forms:
 
     async def enqueue(self, key: str, address: str, subject: str, body: str, number: str | None) -> None:
         """One automatic mail into the outbox (inside the caller's transaction), once per ``key`` and address."""
-        settings = self.runtime.workspace.settings
-        if settings.mail is not None:
-            sender, sender_name = settings.mail.from_address, settings.mail.from_name
-        else:
-            host = settings.base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-            sender, sender_name = f"routecard@{host or 'localhost'}", None
-        idempotency = recipient_key(key, address)
-        payload = Payload(sender=sender, sender_name=sender_name, to=[address], subject=subject, body=body,
-                          message_id=message_id(settings.name, idempotency, sender), order=number, automatic=True)
-        moment = now()
-        await self.runtime.db.execute(
-            "INSERT INTO rc_outbox (kind, idempotency_key, payload, state, attempts, next_attempt_at, created_at) "
-            "VALUES ('email', {}, {}, 'pending', 0, {}, {})",
-            idempotency, msgspec.json.encode(payload).decode(), moment, moment)
+        await self.runtime.messages.notices.automatic_mail(key, address, subject, body, number)
 
     # -- send order link ------------------------------------------------------------------------
 
@@ -462,7 +466,7 @@ class Forms:
                 "INSERT INTO rc_resume_token (token_hash, draft_id, email, created_by, created_at, expires_at) "
                 "VALUES ({}, {}, {}, {}, {}, {})", token_hash(token), row["id"], row["email"], actor.id, moment, until)
             form = runtime.workspace.forms[row["form"]]
-            label = text_of(form.label, form.name)
+            label = text_of(form.label, form.name, self.language)
             link = f"{runtime.workspace.settings.base_url.rstrip('/')}/portal/resume/{token}"
             await self.enqueue(f"resume:{token_hash(token)[:40]}", str(row["email"]), f"Continue your order: {label}",
                                RESUME.render(form=label, link=link, until=until.strftime("%Y-%m-%d %H:%M UTC")), None)
@@ -503,13 +507,22 @@ def _stale(version: int) -> Invalid:
                    [{"field": "version", "message": f"the draft is at version {version}"}])
 
 
-def text_of(label: str | Mapping[str, str] | None, fallback: str) -> str:
-    """A definition's label in the workspace's first language (mails and titles), else ``fallback``."""
-    if label is None:
-        return fallback
-    if isinstance(label, str):
-        return label
-    return next(iter(label.values()), fallback)
+def text_of(label: str | Mapping[str, str] | None, fallback: str, language: str = "") -> str:
+    """A definition's label in ``language`` (mails and titles: the workspace's), else ``fallback``."""
+    labels = label_map(label, language)
+    return pick_label(labels, language, language, fallback)
+
+
+def asked_fields(form: Form) -> set[str]:
+    """The names of the template fields a form asks for, on any page."""
+    return {item if isinstance(item, str) else item.field for page in form.pages for item in page.fields}
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(condition: Condition | None, types: tuple[tuple[str, str], ...]) -> Callable[[Mapping[str, Any]], bool]:
+    """A form condition compiled once (conditions and field types are immutable; a changed definition is
+    another key)."""
+    return compile_condition(condition, dict(types))
 
 
 def _loaded(value: Any, empty: Any) -> Any:
@@ -518,9 +531,9 @@ def _loaded(value: Any, empty: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _title(form: Form, template: ResolvedTemplate, fields: Mapping[str, Any]) -> str:
+def _title(form: Form, template: ResolvedTemplate, fields: Mapping[str, Any], language: str) -> str:
     """The new order's title: the form's label and the first short text answer."""
-    label = text_of(form.label, form.name)
+    label = text_of(form.label, form.name, language)
     for field in template.fields:
         value = fields.get(field.name)
         if field.type == "input" and isinstance(value, str) and value.strip():

@@ -105,7 +105,7 @@ class PortalController(Controller):
 
     @get("/forms", summary="The order forms the caller may fill in")
     async def list_forms(self, request: Request[Actor, Any, Any], runtime: RuntimeDep) -> list[FormInfo]:
-        return [FormInfo(name=f.name, label=text_of(f.label, f.name), template=f.template, access=f.access,
+        return [FormInfo(name=f.name, label=text_of(f.label, f.name, runtime.workspace.settings.language), template=f.template, access=f.access,
                          pages=[p.name for p in f.pages]) for f in Forms(runtime).offered(request.user)]
 
     @post("/forms/{name:str}/drafts", summary="Start filling in a form: a new draft", status_code=201)

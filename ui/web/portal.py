@@ -14,10 +14,8 @@ else. Spam protection for every form post: a honeypot input that people never se
 
 from __future__ import annotations
 
-import time
 
 import msgspec
-from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -32,8 +30,10 @@ from engine.errors import Invalid, NotFound
 from engine.model import Form
 from engine.runtime import Actor, Runtime
 from engine.runtime.attachments import Attachments, Upload
-from engine.runtime.forms import Forms, text_of
+from engine.labels import label_map
+from engine.runtime.forms import Forms, asked_fields
 from engine.runtime.portal import portal_of, portal_orders
+from engine.window import SlidingWindow
 
 from ..auth import PUBLIC_OPT, check_same_origin, session_actor
 from ..deps import RuntimeDep
@@ -42,7 +42,7 @@ from .files import UPLOAD_REQUEST_MAX, FilesDep
 from .forms import Names, decimal_pattern, entered_values, form_values, names_for, parse_form, resolve, upload_values
 from .order_view import field_text
 from .orders import error_map, read_form
-from .render import render, render_block
+from .render import Page, render, render_block
 from .times import local_text, zone_of
 
 DRAFTS_COOKIE = "rc_drafts"
@@ -61,21 +61,15 @@ class TooManyPosts(HTTPException):
 class PostLimiter:
     """Posts per client address in a sliding minute, kept in the server process."""
 
-    def __init__(self, limit: int = POST_LIMIT, window: float = 60.0, max_keys: int = 100_000) -> None:
-        self.limit, self.window, self.max_keys = limit, window, max_keys
-        self.times: dict[str, deque[float]] = {}
+    def __init__(self, limit: int = POST_LIMIT, window: float = 60.0) -> None:
+        self.limit = limit
+        self.posts = SlidingWindow(window)
 
     def check(self, client: str) -> None:
-        now = time.monotonic()
-        times = self.times.setdefault(client, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= self.limit:
-            raise TooManyPosts(f"too many form posts from your address; try again in a minute",
-                               headers={"Retry-After": str(int(self.window))})
-        times.append(now)
-        if len(self.times) > self.max_keys:
-            del self.times[next(iter(self.times))]
+        if self.posts.count(client) >= self.limit:
+            raise TooManyPosts("too many form posts from your address; try again in a minute",
+                               headers={"Retry-After": str(self.posts.wait(client))})
+        self.posts.add(client)
 
 
 def _limiter(request: Request[Any, Any, Any]) -> PostLimiter:
@@ -130,7 +124,7 @@ def _show(request: Request[Any, Any, Any], runtime: Runtime, name: str, *, statu
     page = page_for(request, runtime)
 
     def say(value: str | Mapping[str, str] | None, fallback: str = "") -> str:
-        return page.label(_labels(value), fallback)
+        return _say(page, value, fallback)
     if block is not None:
         return render_block(environment(), page, name, block, status=status, say=say, **values)
     return render(environment(), page, name, status=status, say=say, **values)
@@ -164,16 +158,14 @@ async def portal_home(request: Request[Any, Any, Any], runtime: RuntimeDep) -> R
                  form_label=lambda name: _form_label(page, runtime, name))
 
 
-def _form_label(page: Any, runtime: Runtime, name: str) -> str:
+def _form_label(page: Page, runtime: Runtime, name: str) -> str:
     form = runtime.workspace.forms.get(name)
-    return page.label(_labels(form.label), name) if form else name
+    return _say(page, form.label, name) if form else name
 
 
-def _labels(label: str | Mapping[str, str] | None) -> dict[str, str]:
-    """A definition's label as a mapping by language (one text stands for every language)."""
-    if label is None:
-        return {}
-    return {"": label} if isinstance(label, str) else dict(label)
+def _say(page: Page, label: str | Mapping[str, str] | None, fallback: str) -> str:
+    """A definition's label (one text, or one per language) in the reader's language."""
+    return page.label(label_map(label, page.default_language), fallback)
 
 
 # -- an order --------------------------------------------------------------------------------
@@ -202,12 +194,7 @@ async def _order_context(request: Request[Any, Any, Any], runtime: Runtime, acto
 
 def _asked_fields(runtime: Runtime, template: str) -> set[str]:
     """The fields the portal's forms ask for a template (what a customer filled in, and may read back)."""
-    asked: set[str] = set()
-    for form in runtime.workspace.forms.values():
-        if form.template == template:
-            for page in form.pages:
-                asked.update(i if isinstance(i, str) else i.field for i in page.fields)
-    return asked
+    return set().union(*(asked_fields(f) for f in runtime.workspace.forms.values() if f.template == template))
 
 
 @get("/portal/orders/{number:str}", opt=PUBLIC, include_in_schema=False)
@@ -292,7 +279,7 @@ async def form_intro(request: Request[Any, Any, Any], runtime: RuntimeDep, name:
             return redirect(request, f"/login?next={quote('/portal/forms/' + name, safe='')}")
         raise
     return _show(request, runtime, "portal_form_intro.html", form=form,
-                  title=text_of(form.label, form.name))
+                  title=_say(page_for(request, runtime), form.label, form.name))
 
 
 async def _page_context(request: Request[Any, Any, Any], runtime: Runtime, actor: Actor | None,
@@ -316,7 +303,7 @@ async def _page_context(request: Request[Any, Any, Any], runtime: Runtime, actor
             files[int(row["id"])] = {"filename": row["filename"], "size_text": f"{int(row['size']):,} B"}
     asked = [{"asked": msgspec.structs.replace(q.field, required=q.required), "shown": q.shown} for q in questions]
     return {
-        "form": form, "title": text_of(form.label, form.name), "draft": draft, "page_index": index,
+        "form": form, "title": _say(page_for(request, runtime), form.label, form.name), "draft": draft, "page_index": index,
         "form_page": form.pages[index], "questions": asked, "values": values, "errors": error_map(errors),
         "other_errors": [e for e in errors if not (e.get("field") or "").startswith("fields.")],
         "pages": draft["pages"], "files": files, "decimal_pattern": decimal_pattern,
@@ -402,8 +389,8 @@ async def preview_form_page(request: Request[Any, Any, Any], runtime: RuntimeDep
     posted = await read_form(request)
     items = [q.field for q in forms.questions(form, index, draft["answers"])]
     # every field of the page, shown or not, so a condition on this page sees this page's answers
-    every = [f for f in forms.template(form).fields if f.name in {
-        i if isinstance(i, str) else i.field for i in form.pages[index].fields}]
+    on_page = {i if isinstance(i, str) else i.field for i in form.pages[index].fields}
+    every = [f for f in forms.template(form).fields if f.name in on_page]
     parsed = parse_form(posted, every, zone=zone_of(runtime.workspace.settings.timezone))
     typed = {k: v for k, v in parsed.fields.items() if isinstance(v, str | int | bool | list) or v is None}
     ctx = await _page_context(request, runtime, actor, {**draft, "answers": {**draft["answers"], **typed}}, page_name,
@@ -435,7 +422,7 @@ async def _summary(request: Request[Any, Any, Any], runtime: Runtime, forms: For
     form = _form_of(runtime, draft)
     projects = await forms.projects(actor) if actor is not None and form.choose_project else []
     return _show(request, runtime, "portal_summary.html", status=status, form=form,
-                  title=text_of(form.label, form.name), draft=draft, pages=draft["pages"], url=_draft_url,
+                  title=_say(page_for(request, runtime), form.label, form.name), draft=draft, pages=draft["pages"], url=_draft_url,
                   projects=projects, errors=list(errors), entered=entered or {}, honeypot=HONEYPOT,
                   visitor=actor is None)
 
