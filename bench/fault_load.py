@@ -15,6 +15,7 @@ write from one that was never promised.
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import random
 import secrets
 import time
@@ -22,7 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from bench.loadgen import Pool
 
 WEIGHTS = {"create": 20, "edit": 25, "process": 20, "comment": 15, "inbound": 10, "read": 10}
 INBOUND_TOKEN = "fault-harness-inbound-" + secrets.token_hex(8)
@@ -128,14 +129,12 @@ class Workload:
         self.orders = Orders()
         self.ledger = Ledger()
         self.seed = seed
-        self.clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", timeout=15.0,
-                                          limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
-                        for p in ports]
+        self.clients = [Pool("127.0.0.1", p, timeout=15.0) for p in ports]
         self.counter = 0
 
     async def close(self) -> None:
         for client in self.clients:
-            await client.aclose()
+            client.close()
 
     async def request(self, kind: str, preferred: int, method: str, path: str, *, token: str | None = None,
                       json: Any = None, content: bytes | None = None, headers: dict[str, str] | None = None
@@ -145,15 +144,16 @@ class Workload:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
+        content_type = sent.pop("Content-Type", "application/json")
+        payload = content if content is not None else jsonlib.dumps(json).encode() if json is not None else b""
         started = time.monotonic()
         try:
-            response = await self.clients[index].request(method, path, json=json, content=content, headers=sent)
-            status = response.status_code
+            status, data = await self.clients[index].request(method, path, payload, sent, content_type)
             try:
-                body = response.json()
+                body = jsonlib.loads(data) if data else None
             except ValueError:
                 body = None
-        except (httpx.TransportError, OSError):
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
             self.servers.failed(index)
             status, body = 0, None
         self.ledger.answers.append(Answer(kind, index, started, time.monotonic(), status))

@@ -1,8 +1,10 @@
 """A small HTTP/1.1 load generator: N keep-alive connections, each sending requests back to back.
 
-Used by the API benchmarks so they need nothing beyond Python. It measures
-requests per second and latency percentiles; it is not a general HTTP client
-(it speaks just enough HTTP/1.1 for JSON requests to a local server).
+Used by the API benchmarks and the load-and-fault harness so that they need nothing
+beyond Python, and so that the clients take little of the CPU the servers are measured
+on (a general client such as httpx costs several times more per request). It measures
+requests per second and latency percentiles; it is not a general HTTP client (it speaks
+just enough HTTP/1.1 for requests to a local server).
 """
 
 from __future__ import annotations
@@ -41,46 +43,118 @@ Request = tuple[str, str, bytes, dict[str, str]]
 """method, path, body, extra headers"""
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection to a local server."""
+
+    def __init__(self, host: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.host, self.port = host, port
+        self.reader, self.writer = reader, writer
+        self.used = time.monotonic()
+        self.closing = False
+        """The server said it closes the connection after this answer."""
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(host, port, reader, writer)
+
+    async def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+                      content_type: str = "application/json") -> tuple[int, bytes]:
+        """Send one request and read its answer: (status, body). ``OSError`` or
+        ``asyncio.IncompleteReadError`` when the connection breaks."""
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}",
+                f"Content-Type: {content_type}"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionResetError("the server closed the connection")
+        status = int(status_line.split()[1])
+        length = 0
+        chunked = False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value:
+                chunked = True
+            elif name.lower() == "connection" and "close" in value.lower():
+                self.closing = True
+        data = b""
+        if chunked:
+            while True:
+                size = int((await self.reader.readline()).strip(), 16)
+                data += (await self.reader.readexactly(size + 2))[:size]
+                if size == 0:
+                    break
+        elif length:
+            data = await self.reader.readexactly(length)
+        self.used = time.monotonic()
+        return status, data
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    """Keep-alive connections to one server, opened as needed; a broken one is dropped."""
+
+    IDLE = 3.0
+    """A connection idle longer may have been closed by the server (uvicorn: after 5 s): not reused."""
+
+    def __init__(self, host: str, port: int, timeout: float = 15.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._idle: list[Connection] = []
+
+    async def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+                      content_type: str = "application/json") -> tuple[int, bytes]:
+        connection = None
+        while self._idle:
+            candidate = self._idle.pop()
+            if time.monotonic() - candidate.used < self.IDLE:
+                connection = candidate
+                break
+            candidate.close()
+        try:
+            if connection is None:
+                connection = await asyncio.wait_for(Connection.open(self.host, self.port), self.timeout)
+            answer = await asyncio.wait_for(connection.request(method, path, body, headers, content_type),
+                                            self.timeout)
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        if connection.closing:
+            connection.close()
+        else:
+            self._idle.append(connection)
+        return answer
+
+    def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+
+
 async def _connection(host: str, port: int, next_request: Callable[[int], Request | None], worker: int,
                       result: Result, deadline: float) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+    connection = await Connection.open(host, port)
     try:
         while time.perf_counter() < deadline:
             request = next_request(worker)
             if request is None:
                 return
             method, path, body, headers = request
-            head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}",
-                    "Content-Type: application/json"] + [f"{k}: {v}" for k, v in headers.items()]
             started = time.perf_counter()
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            status_line = await reader.readline()
-            status = int(status_line.split()[1])
-            length = 0
-            chunked = False
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-                elif name.lower() == "transfer-encoding" and "chunked" in value:
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readline()).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            elif length:
-                await reader.readexactly(length)
+            status, _ = await connection.request(method, path, body, headers)
             result.latencies.append(time.perf_counter() - started)
             result.requests += 1
             if not 200 <= status < 300:
                 result.errors[status] = result.errors.get(status, 0) + 1
     finally:
-        writer.close()
+        connection.close()
 
 
 async def run(host: str, port: int, next_request: Callable[[int], Request | None], *, connections: int = 32,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -37,6 +37,9 @@ def default_url(root: Path, configured: str | None) -> str:
         return configured
     return "sqlite:///" + str((root / DEFAULT_SQLITE).resolve())
 
+
+ROW_ID = "ROW_ID"
+"""In a child statement of ``Database.insert_family``: the id of the row just inserted."""
 
 UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 """PostgreSQL states of a server going down, starting up or full: admin/crash shutdown, cannot
@@ -138,6 +141,32 @@ class Database:
         """Run one statement that returns nothing of interest."""
         await self.fetch(sql, *args)
 
+    async def insert_family(self, parent: str, args: Sequence[Any],
+                            children: Sequence[tuple[str, Sequence[Any]]]) -> int:
+        """Insert a row and rows referring to it; return the row's id.
+
+        ``parent`` is an ``INSERT ... RETURNING id``; each child an ``INSERT`` whose SQL
+        writes ``ROW_ID`` where the new id goes. On PostgreSQL all of them are one statement
+        (data-modifying ``WITH``), one round trip to the server instead of one per row; on
+        SQLite, which runs in this process, they are run one after the other.
+        """
+        if self.dialect == "postgresql":
+            parts = [f"parent AS ({parent})"] + [
+                f"child{i} AS ({sql.replace(ROW_ID, '(SELECT id FROM parent)')})" for i, (sql, _) in enumerate(children)]
+            values = [*args, *(value for _, child_args in children for value in child_args)]
+            rows = await self.fetch(f"WITH {', '.join(parts)} SELECT id FROM parent", *values)
+            return int(rows[0]["id"])
+        row_id = int((await self.fetch(parent, *args))[0]["id"])
+        for sql, child_args in children:
+            pieces = sql.split(ROW_ID)
+            given = iter(child_args)
+            values = []
+            for piece in pieces[:-1]:
+                values += [next(given) for _ in range(piece.count("{}"))] + [row_id]
+            values += list(given)
+            await self.execute("{}".join(pieces), *values)
+        return row_id
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """A write transaction: everything inside commits together or not at all."""
@@ -149,9 +178,15 @@ class Database:
                 yield
 
     async def start_pool(self) -> None:
-        """Keep PostgreSQL connections open for reuse (servers and workers; not needed by one-off commands)."""
+        """Keep PostgreSQL connections open for reuse (servers and workers; not needed by one-off commands).
+
+        A connection handed back to the pool is not reset with a query (asyncpg's default
+        runs ``RESET ALL; UNLISTEN *; ...``, one more round trip per use): Routecard leaves
+        no session state behind. It never runs ``SET`` outside a transaction, ``LISTEN``, or
+        session advisory locks; an open transaction is still rolled back by asyncpg.
+        """
         if isinstance(self.engine, PostgresEngine) and not self._pool:
-            await self.engine.start_connection_pool()
+            await self.engine.start_connection_pool(reset=_keep_session)
             self._pool = True
 
     async def close(self) -> None:
@@ -160,6 +195,10 @@ class Database:
         if isinstance(self.engine, PostgresEngine) and self._pool:
             await self.engine.close_connection_pool()
             self._pool = False
+
+
+async def _keep_session(connection: Any) -> None:
+    """The pool's reset: nothing to undo (see ``Database.start_pool``)."""
 
 
 async def connect(url: str) -> Database:

@@ -67,5 +67,11 @@ def configure_logging(fmt: str, level: int = logging.INFO) -> dict[str, Any]:
         },
     }
     logging.config.dictConfig(config)
+    # A record per request: skip what no format here shows (the caller's source line, thread
+    # and process), which Python's logging otherwise looks up for every record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     return config
 

@@ -26,7 +26,8 @@ from litestar.middleware import (
 )
 
 from engine.errors import NotFound
-from engine.runtime import Actor, Runtime, load_actor, user_for_token
+from engine.runtime import Actor, Runtime
+from engine.runtime.actors import token_holder
 
 from .sessions import SESSION_COOKIE, find_session
 
@@ -51,8 +52,8 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotAuthorizedException("use `Authorization: Bearer <token>`")
-            user = await user_for_token(runtime.db, token.strip())
-            actor = await _actor(runtime, user)
+            holder = await token_holder(runtime.db, token.strip())
+            actor = await _actor(runtime, holder.user if holder else None, holder.generation if holder else None)
             return AuthenticationResult(user=actor, auth=Credentials("token"))
         found = await session_actor(connection, runtime)
         if found is not None:
@@ -80,7 +81,7 @@ async def session_actor(connection: ASGIConnection[Any, Any, Any, Any],
             raise PermissionDeniedException(
                 f"the CSRF token is missing or wrong: send the `{CSRF_HEADER}` header "
                 "given at login (GET /api/session shows it)")
-    actor = await _actor(runtime, session.user_id)
+    actor = await _actor(runtime, session.user_id, session.generation)
     return actor, Credentials("session", session_key=session.key, csrf=session.csrf)
 
 
@@ -100,11 +101,11 @@ def own_origins(connection: ASGIConnection[Any, Any, Any, Any], runtime: Runtime
     return {f"{base.scheme}://{base.netloc}", f"{own.scheme}://{own.netloc}"}
 
 
-async def _actor(runtime: Runtime, user: int | None) -> Actor:
+async def _actor(runtime: Runtime, user: int | None, generation: Any) -> Actor:
     if user is None:
         raise NotAuthorizedException("the token or session is not valid (unknown, revoked or expired)")
     try:
-        return await load_actor(runtime.db, runtime.workspace, id=user)
+        return await runtime.actors.get(runtime.db, runtime.workspace, user, generation)
     except NotFound:
         raise NotAuthorizedException("the user is not active") from None
 

@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from engine.db import Database
-from engine.runtime.actors import hash_password, token_hash, verify_password
+from engine.runtime.actors import GENERATION, hash_password, token_hash, verify_password
 
 SESSION_COOKIE = "routecard_session"
 SESSION_AGE = dt.timedelta(days=14)
@@ -27,10 +27,12 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 class Session:
     """A live browser session: who, and the CSRF token their unsafe requests must carry."""
 
-    def __init__(self, key: str, user_id: int, csrf: str) -> None:
+    def __init__(self, key: str, user_id: int, csrf: str, generation: Any = None) -> None:
         self.key = key
         self.user_id = user_id
         self.csrf = csrf
+        self.generation = generation
+        """The ``actors_changed`` count read with the session (see ``ActorCache``)."""
 
 
 def _now() -> dt.datetime:
@@ -57,12 +59,13 @@ async def find_session(db: Database, key: str) -> Session | None:
     """The live session for a cookie value, if any."""
     if not key or len(key) > 200:
         return None
-    rows = await db.fetch("SELECT user_id, data, expires_at FROM rc_session WHERE key = {}", token_hash(key))
+    rows = await db.fetch(f"SELECT user_id, data, expires_at, {GENERATION} FROM rc_session WHERE key = {{}}",
+                          token_hash(key))
     if not rows or rows[0]["user_id"] is None or _aware(rows[0]["expires_at"]) <= _now():
         return None
     data = rows[0]["data"]
     data = json.loads(data) if isinstance(data, str) else data
-    return Session(key, int(rows[0]["user_id"]), str(data.get("csrf", "")))
+    return Session(key, int(rows[0]["user_id"]), str(data.get("csrf", "")), rows[0]["generation"])
 
 
 async def close_session(db: Database, key: str) -> None:

@@ -12,7 +12,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -134,10 +135,58 @@ async def load_actor(db: Database, workspace: LinkedWorkspace, *, login: str | N
     )
 
 
+ACTORS_COUNTER = "actors"
+"""The ``rc_counter`` row every change of users, groups, roles or followers counts up."""
+
+
+async def actors_changed(db: Database) -> None:
+    """Count a change of who may do what; call it in the transaction that makes the change.
+
+    Every server reads the count with each request's credentials, so an actor it keeps
+    (``ActorCache``) is dropped as soon as any server changed a user.
+    """
+    await db.execute(
+        "INSERT INTO rc_counter (name, value) VALUES ({}, 1) ON CONFLICT (name) DO UPDATE "
+        "SET value = rc_counter.value + 1", ACTORS_COUNTER)
+
+
+GENERATION = f"(SELECT value FROM rc_counter WHERE name = '{ACTORS_COUNTER}') AS generation"
+"""A select-list item giving the current count of ``actors_changed``, for credential queries."""
+
+
+class ActorCache:
+    """The actors of recent requests, reused while no user, group, role or follower changed.
+
+    A request's credential query also reads the ``actors_changed`` count; an actor is
+    reused only when that count, the served definitions and the user are the same as
+    when it was loaded, and for at most ``seconds`` (so that a user changed with SQL
+    outside Routecard is seen within that time). Loading an actor is three queries;
+    reusing one is none.
+    """
+
+    def __init__(self, seconds: float = 2.0, size: int = 4096) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._actors: dict[int, tuple[Any, LinkedWorkspace, float, Actor]] = {}
+
+    async def get(self, db: Database, workspace: LinkedWorkspace, user: int, generation: Any) -> Actor:
+        """The actor of ``user`` (``NotFound`` for an unknown or inactive one)."""
+        moment = time.monotonic()
+        kept = self._actors.get(user)
+        if kept is not None and kept[0] == generation and kept[1] is workspace and moment - kept[2] < self.seconds:
+            return kept[3]
+        actor = await load_actor(db, workspace, id=user)
+        if len(self._actors) >= self.size:
+            self._actors.clear()
+        self._actors[user] = (generation, workspace, moment, actor)
+        return actor
+
+
 async def set_language(db: Database, user: int, language: str | None) -> None:
     """Remember the UI language ``user`` chose (``None``: follow the browser)."""
     async with db.transaction():
         await db.execute("UPDATE rc_user SET language = {} WHERE id = {}", language, user)
+        await actors_changed(db)
 
 
 async def add_user(db: Database, workspace: LinkedWorkspace, login: str, *, name: str = "", email: str | None = None,
@@ -176,6 +225,7 @@ async def add_user(db: Database, workspace: LinkedWorkspace, login: str, *, name
             if await db.fetch_value("SELECT id FROM rc_user_role WHERE user_id = {} AND role = {}",
                                     existing, role) is None:
                 await db.execute("INSERT INTO rc_user_role (user_id, role) VALUES ({}, {})", existing, role)
+        await actors_changed(db)
     return existing
 
 
@@ -196,12 +246,25 @@ async def create_token(db: Database, user: int, name: str) -> str:
     return token
 
 
+class Holder(NamedTuple):
+    """Whose credentials a request carries, and the ``actors_changed`` count read with them."""
+
+    user: int
+    generation: Any
+
+
 async def user_for_token(db: Database, token: str) -> int | None:
     """The user an API token belongs to (``None`` for unknown, revoked or expired tokens)."""
+    holder = await token_holder(db, token)
+    return holder.user if holder is not None else None
+
+
+async def token_holder(db: Database, token: str) -> Holder | None:
+    """The holder of an API token (``None`` for unknown, revoked or expired tokens), in one query."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     rows = await db.fetch(
-        "SELECT user_id, expires_at FROM rc_api_token WHERE token_hash = {}", token_hash(token))
+        f"SELECT user_id, expires_at, {GENERATION} FROM rc_api_token WHERE token_hash = {{}}", token_hash(token))
     if not rows:
         return None
     expires = rows[0]["expires_at"]
@@ -212,7 +275,7 @@ async def user_for_token(db: Database, token: str) -> int | None:
             expires = expires.replace(tzinfo=dt.timezone.utc)
         if expires <= dt.datetime.now(dt.timezone.utc):
             return None
-    return int(rows[0]["user_id"])
+    return Holder(int(rows[0]["user_id"]), rows[0]["generation"])
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from ..db import Database
 from ..errors import Invalid, NotFound, Refused
 from ..link.resolved import LinkedWorkspace
 from ..model.common import EMAIL_PATTERN, IDENTITY_MAX, IDENTITY_PATTERN
-from .actors import LOGIN_PATTERN, Actor, hash_password
+from .actors import LOGIN_PATTERN, Actor, actors_changed, hash_password
 
 MAX_RESULTS = 50
 MANAGE = "customer.manage"
@@ -456,6 +456,7 @@ class Customers:
                 "VALUES ({}, {}, {}, {}, {}, {}, {}, {}) RETURNING id",
                 login, name or login, email, hash_password(password) if password else None, True, False,
                 customer["id"], dt.datetime.now(dt.timezone.utc))
+            await actors_changed(self.db)
             await self._audit(actor, "customer_user_created", {},
                               {"customer_id": int(customer["id"]), "user_id": int(new_id), "login": login,
                                "name": name or login, "email": email, "password": "set" if password else None},
@@ -498,6 +499,7 @@ class Customers:
                     "UPDATE rc_user SET name = {}, email = {}, is_active = {}, password_hash = {} WHERE id = {}",
                     after["name"], after["email"], after["active"],
                     hash_password(password) if password else row["password_hash"], row["id"])
+                await actors_changed(self.db)
                 ids = {"customer_id": int(customer["id"]), "user_id": int(row["id"])}
                 kind = "customer_user_deactivated" if changed == ["active"] and not after["active"] \
                     else "customer_user_changed"
@@ -556,6 +558,7 @@ class Customers:
             if exists is None:
                 await self.db.execute("INSERT INTO rc_project_follower (project_id, user_id) VALUES ({}, {})",
                                       project["id"], user["id"])
+                await actors_changed(self.db)
                 await self._audit(actor, "project_followed", {},
                                   {"customer_id": int(project["customer_id"]), "project_id": int(project["id"]),
                                    "user_id": int(user["id"])},
@@ -571,6 +574,7 @@ class Customers:
             exists = await self._following(project, user)
             if exists is not None:
                 await self.db.execute("DELETE FROM rc_project_follower WHERE id = {}", exists)
+                await actors_changed(self.db)
                 await self._audit(actor, "project_unfollowed",
                                   {"customer_id": int(project["customer_id"]), "project_id": int(project["id"]),
                                    "user_id": int(user["id"])}, {},

@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..compile.spec import extension_table
-from ..db import Database
+from ..db import ROW_ID, Database
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from ..identifiers import quote
 from ..link.resolved import LinkedWorkspace, ResolvedQueue, ResolvedStep, ResolvedTemplate
 from ..model.common import PRIORITIES
 from ..plugins import Plugins, default_plugins, run_plugin_action
-from .actors import SYSTEM, Actor, group_members
+from .actors import SYSTEM, Actor, ActorCache, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
 from .fields import FieldCodec, to_json_time
 from .portal import CustomerScope
 from .references import record_problems
-from .state import Change, Order, insert_event, load_order, now
+from .state import Change, Order, event_insert, insert_event, load_order, now
 
 if TYPE_CHECKING:
     from ..comms.thread import Messages
@@ -60,6 +60,9 @@ class Runtime:
         from ..comms.thread import Messages  # comms builds on the runtime; imported late to avoid a cycle
 
         self.db = db
+        self.actors = ActorCache()
+        """The actors of recent requests' credentials (see ``ActorCache``)."""
+        self._logins: dict[int, str] = {}
         self.plugins: Plugins = plugins if plugins is not None else default_plugins()
         """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
@@ -265,22 +268,7 @@ class Runtime:
                 "updated_at": moment, "requested_at": core.get("requested_at"), "planned_at": core.get("planned_at"),
                 "version": 1, "definition_version": self.workspace.fingerprint, "path": "[]",
             }
-            columns = ", ".join(quote(k) for k in row)
-            marks = ", ".join("{}" for _ in row)
-            inserted = await self.db.fetch(
-                f"INSERT INTO rc_work_order ({columns}) VALUES ({marks}) RETURNING id", *row.values())
-            order_id = int(inserted[0]["id"])
             codec = self.codecs[template.name]
-            names = ["work_order_id", *fields]
-            await self.db.execute(
-                f"INSERT INTO {quote(extension_table(template.name))} ({', '.join(quote(n) for n in names)}) "
-                f"VALUES ({', '.join('{}' for _ in names)})",
-                order_id, *(codec.to_storage(n, v) for n, v in fields.items()))
-            if first.actions:
-                await self.db.execute(
-                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
-                    + ", ".join("({}, {}, {}, 1, 'pending')" for _ in first.actions),
-                    *(value for action in first.actions for value in (order_id, first.name, action.name)))
             state = {key: (to_json_time(v) if isinstance(v, dt.datetime) else v)
                      for key, v in row.items() if key not in ("updated_at", "version", "definition_version")}
             state["path"] = []
@@ -288,8 +276,21 @@ class Runtime:
             state["cancelled_at"] = None
             state["fields"] = {f.name: codec.to_json(f.name, fields.get(f.name)) for f in template.fields}
             state["actions"] = {a.name: "pending" for a in first.actions}
-            await insert_event(self.db, order_id, actor.id, "created", {}, state, None,
-                               self.workspace.fingerprint, 1, moment)
+            names = list(fields)
+            children: list[tuple[str, list[Any]]] = [(
+                f"INSERT INTO {quote(extension_table(template.name))} "
+                f"({', '.join(quote(n) for n in ['work_order_id', *names])}) "
+                f"VALUES ({', '.join([ROW_ID, *('{}' for _ in names)])})",
+                [codec.to_storage(n, v) for n, v in fields.items()])]
+            if first.actions:
+                children.append((
+                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
+                    + ", ".join(f"({ROW_ID}, {{}}, {{}}, 1, 'pending')" for _ in first.actions),
+                    [value for action in first.actions for value in (first.name, action.name)]))
+            children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1, moment))
+            order_id = await self.db.insert_family(
+                f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in row)}) "
+                f"VALUES ({', '.join('{}' for _ in row)}) RETURNING id", list(row.values()), children)
             if idempotency_key is not None:
                 await self.db.execute(
                     "INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) VALUES ({}, {}, {}, {})",
@@ -371,6 +372,17 @@ class Runtime:
 
     # -- read -------------------------------------------------------------------------------
 
+    async def logins(self, ids: set[int]) -> dict[int, str]:
+        """The logins of users by id. A login never changes, so each is looked up once."""
+        missing = sorted(i for i in ids if i not in self._logins)
+        if missing:
+            if len(self._logins) > 10_000:
+                self._logins.clear()
+            marks = ", ".join("{}" for _ in missing)
+            self._logins.update({int(r["id"]): str(r["login"]) for r in await self.db.fetch(
+                f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *missing)})
+        return {i: self._logins[i] for i in ids if i in self._logins}
+
     async def get(self, actor: Actor, number: str) -> dict[str, Any]:
         """The work order as the API shows it."""
         return await self.view(await self._load(actor, number))
@@ -381,9 +393,7 @@ class Runtime:
         logins: dict[int, str] = dict(known or {})
         ids = {i for i in (state["owner_id"], state["created_by"]) if i is not None and i not in logins}
         if ids:
-            marks = ", ".join("{}" for _ in ids)
-            logins.update({int(r["id"]): r["login"] for r in await self.db.fetch(
-                f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(ids))})
+            logins.update(await self.logins(ids))
         step = order.step
         return {
             "number": order.number, "template": state["template"], "queue": state["queue"],

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from ..compile.spec import extension_table
-from ..db import Database
+from ..db import ROW_ID, Database
 from ..errors import Conflict, NotFound
 from ..identifiers import quote
 from ..link.resolved import ResolvedQueue, ResolvedStep, ResolvedTemplate
@@ -116,14 +116,15 @@ async def load_order(db: Database, templates: dict[str, ResolvedTemplate], queue
         found = await db.fetch(
             f"SELECT {selected} FROM {quote(extension_table(template.name))} WHERE work_order_id = {{}}", row["id"])
         fields = found[0] if found else {}
-    round_ = int(await db.fetch_value(
-        "SELECT COALESCE(MAX(round), 1) AS r FROM rc_step_action WHERE work_order_id = {} AND step = {}",
-        row["id"], row["step"]) or 1)
-    actions = {
-        a["action"]: a for a in await db.fetch(
-            "SELECT id, action, state, processed_by, processed_at, result FROM rc_step_action "
-            "WHERE work_order_id = {} AND step = {} AND round = {} ORDER BY id", row["id"], row["step"], round_)
-    }
+    # the actions of the step's latest round (a return to the step starts a new one), in one query
+    rows = await db.fetch(
+        "SELECT id, action, state, processed_by, processed_at, result, round FROM rc_step_action "
+        "WHERE work_order_id = {} AND step = {} AND round = (SELECT COALESCE(MAX(round), 1) FROM rc_step_action "
+        "WHERE work_order_id = {} AND step = {}) ORDER BY id", row["id"], row["step"], row["id"], row["step"])
+    round_ = int(rows[0]["round"]) if rows else 1
+    actions = {a["action"]: a for a in rows}
+    for a in rows:
+        del a["round"]
     return Order(row, fields, actions, template, queue, codec, round_)
 
 
@@ -220,13 +221,22 @@ class Change:
         return version
 
 
+_EVENT = ("INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, "
+          "version) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})")
+
+
 async def insert_event(db: Database, order_id: int, actor_id: int | None, kind: str, before: dict[str, Any],
                        after: dict[str, Any], source: str | None, definition_version: str, version: int,
                        moment: dt.datetime) -> None:
-    await db.execute(
-        "INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, version) "
-        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
-        order_id, actor_id, kind, moment, json.dumps(before), json.dumps(after), source, definition_version, version)
+    await db.execute(_EVENT, order_id, actor_id, kind, moment, json.dumps(before), json.dumps(after), source,
+                     definition_version, version)
+
+
+def event_insert(actor_id: int | None, kind: str, before: dict[str, Any], after: dict[str, Any], source: str | None,
+                 definition_version: str, version: int, moment: dt.datetime) -> tuple[str, list[Any]]:
+    """The audit event of an order not yet inserted, as a child of ``Database.insert_family``."""
+    return (_EVENT.replace("VALUES ({}, ", f"VALUES ({ROW_ID}, ", 1),
+            [actor_id, kind, moment, json.dumps(before), json.dumps(after), source, definition_version, version])
 
 
 def replay(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -258,11 +258,7 @@ async def list_orders(runtime: Any, actor: Actor, *, filters: dict[str, str], so
     more = len(rows) > limit
     rows = rows[:limit]
     owners = {int(r["owner_id"]) for r in rows if r["owner_id"] is not None}
-    logins: dict[int, str] = {}
-    if owners:
-        marks = ", ".join("{}" for _ in owners)
-        logins = {int(r["id"]): r["login"] for r in await runtime.db.fetch(
-            f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *sorted(owners))}
+    logins = await runtime.logins(owners) if owners else {}
     items = []
     for row in rows:
         item = {k: v for k, v in row.items() if k not in ("id", "owner_id", "sort_value")}

@@ -28,7 +28,6 @@ from ..deps import RuntimeDep
 from .bodies import Id, Priority
 
 RAW_BODY = "routecard_body"
-CREATE_KEYS = ("fields", "title", "priority", "customer_id", "project_id", "requested_at", "planned_at", "queue")
 
 
 def _camel(name: str) -> str:
@@ -72,10 +71,11 @@ def order_struct(template: ResolvedTemplate, fields: type[msgspec.Struct]) -> ty
 
 
 def _precheck(template: str | None) -> Callable[[Request[Actor, Any, Any]], Awaitable[None]]:
-    """A ``before_request`` hook: parse the body and let the service report every field problem.
+    """A ``before_request`` hook: parse the body as sent, for the service to check.
 
-    The fields are checked against the definitions served now (``runtime.codecs``), not
-    those the route was built from, so an applied change counts from the next request on.
+    The service checks keys and fields against the definitions served now
+    (``runtime.codecs``), not those the route was built from, so an applied change counts
+    from the next request on, and it reports every problem at once.
     ``template`` ``None``: the template is the route's ``template`` path parameter.
     """
 
@@ -91,15 +91,7 @@ def _precheck(template: str | None) -> Callable[[Request[Actor, Any, Any]], Awai
             raise ClientException("the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise Invalid("the body must be a JSON object", [{"field": "body", "message": "expected an object"}])
-        errors = [{"field": k, "message": f"`{k}` cannot be set here; allowed: {', '.join(CREATE_KEYS)}"}
-                  for k in data if k not in CREATE_KEYS]
-        try:
-            codec.validate(data.get("fields") or {}, partial=False)
-        except Invalid as exc:
-            errors += exc.errors
-        if errors:
-            raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
-        request.state[RAW_BODY] = data
+        request.state[RAW_BODY] = data  # keys and fields: the service reports every problem at once
 
     return check
 
