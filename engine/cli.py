@@ -12,10 +12,10 @@ import gc
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from .diagnostics import Diagnostics
 from .errors import (
@@ -263,28 +263,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     root = _workspace_dir(args.dir)
     linked = open_workspace(root)
     url = _database_url(args, root, linked.settings.database)
+    serve(root, linked, url, host=args.host, port=args.port, worker=bool(getattr(args, "worker", False)),
+          log_format=getattr(args, "log_format", None))
+    return 0
+
+
+def serve(root: Path, linked: LinkedWorkspace, url: str, *, host: str, port: int, worker: bool = False,
+          log_format: str | None = None, extend: Callable[[Any], None] | None = None) -> None:
+    """Serve the app of an applied workspace until stopped (``extend`` may add to the app first)."""
     asyncio.run(_require_applied(linked, url, root))
     try:
         import uvicorn
     except ImportError:
         raise UsageError("`routecard serve` needs uvicorn: pip install uvicorn") from None
     # On SQLite the one server process also sends mail; on PostgreSQL `routecard worker` does, unless --worker.
-    worker = url.startswith("sqlite:") or bool(getattr(args, "worker", False))
+    worker = url.startswith("sqlite:") or worker
     # The engine never imports the web layer at module level: the app factory is found by name.
     app = importlib.import_module("ui.app").create_app(root, url, workspace=linked, worker=worker)
-    print(f"serving {root} on http://{args.host}:{args.port} (OpenAPI: /schema/openapi.json)"
+    if extend is not None:
+        extend(app)
+    print(f"serving {root} on http://{host}:{port} (OpenAPI: /schema/openapi.json)"
           + ("; running the worker (SLA escalations, scheduled rules, the outbox)" if worker
              else "; `routecard worker` runs SLA escalations, scheduled rules and the outbox"), flush=True)
-    from .logs import configure_logging, log_format
+    from .logs import configure_logging
+    from .logs import log_format as chosen_format
 
     try:
-        config = configure_logging(log_format(getattr(args, "log_format", None)))
+        config = configure_logging(chosen_format(log_format))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _keep_for_good()
     # one record per request comes from the app (with its request id): uvicorn's access log is off
-    uvicorn.run(app, host=args.host, port=args.port, log_config=config, access_log=False)
-    return 0
+    uvicorn.run(app, host=host, port=port, log_config=config, access_log=False)
 
 
 def _keep_for_good() -> None:

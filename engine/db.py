@@ -116,10 +116,10 @@ class Database:
         current = engine.current_transaction.get()
         if self.dialect == "sqlite":
             if current is not None:
-                rows = await engine._run_in_existing_connection(current.connection, query, list(args))
+                rows: list[dict[str, Any]] = engine.run_in_transaction(query, args)  # it holds the writer
             else:
                 rows = await engine._run_in_new_connection(query, list(args))
-            return list(rows or [])
+            return rows
         if current is not None:
             records = await current.connection.fetch(query, *args)
         elif engine.pool is not None:

@@ -17,8 +17,9 @@ savepoint of one open write transaction, and the write transaction commits on th
 event loop's next round, after the transactions already under way have had their
 turn (at most ``GROUP_LIMIT``). A transaction returns only after that commit, so
 nothing is acknowledged before it is in the WAL; a failing transaction rolls back to
-its own savepoint and takes nobody else's work with it; if the commit fails, every
-transaction of the group raises.
+its own savepoint and takes nobody else's work with it, and raises once the work
+before it is committed (a retry then reads what the others made, as if each had run
+alone); if the commit fails, every transaction of the group raises.
 
 The cost: a long query blocks the event loop while it runs. Routecard's queries are
 indexed and paged (lists use keyset cursors), so they stay short; a deployment that
@@ -30,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
@@ -242,6 +243,10 @@ class SharedSQLiteEngine(SQLiteEngine):
     async def get_connection(self) -> Any:
         return _Connection(self.writer())
 
+    def run_in_transaction(self, query: str, args: Sequence[Any]) -> list[Any]:
+        """A statement of the running transaction (which has the writer)."""
+        return _run(self.writer(), query, args)
+
     async def _run_in_existing_connection(self, connection: Any, query: str, args: list[Any] | None = None,
                                           query_type: str = "generic", table: Any = None) -> Any:
         async with connection.execute(query, args or []) as cursor:
@@ -269,7 +274,7 @@ class SharedSQLiteEngine(SQLiteEngine):
             self._writer = self._reader = None
 
 
-def _run(connection: sqlite3.Connection, query: str, args: list[Any] | None) -> list[Any]:
+def _run(connection: sqlite3.Connection, query: str, args: Sequence[Any] | None) -> list[Any]:
     cursor = connection.execute(query, args or [])
     try:
         return cursor.fetchall()
