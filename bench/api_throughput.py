@@ -3,7 +3,8 @@
 For SQLite and PostgreSQL: a workspace is applied, N work orders (default 1,000,000) are
 stored beforehand, and Routecard's server runs in its own process, as `routecard serve`
 builds and serves it, with one more route: a bare INSERT (bench/ceiling_app.py). 32
-keep-alive connections send, for a fixed time each, POST /bench/insert (the ceiling: the
+keep-alive connections send, in five turns of a fifth of the time each (so that the
+machine's changing speed falls alike on all three), POST /bench/insert (the ceiling: the
 same server's bare insert endpoint, through the same middleware and token
 authentication), POST /api/templates/ticket/orders (create) and
 POST /api/orders/{number}/actions/check (process-action); the ratios to the ceiling are
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +74,7 @@ steps:
 """,
 }
 CONNECTIONS = 32
+ROUNDS = 5
 
 
 def free_port() -> int:
@@ -176,11 +179,6 @@ async def measure(label: str, url: str, root: Path, orders: int, seconds: float)
     server = serve([sys.executable, "bench/ceiling_app.py", "in-routecard", str(root), url, str(port)])
     try:
         wait_for(port)
-        top = await loadgen.run("127.0.0.1", port, lambda _: ("POST", CEILING_PATH, body, headers),
-                                connections=CONNECTIONS, seconds=seconds)
-        create = await loadgen.run(
-            "127.0.0.1", port, lambda _: ("POST", "/api/templates/ticket/orders", body, headers),
-            connections=CONNECTIONS, seconds=seconds)
         queue = iter(numbers)
         process_body = json.dumps({"version": 1}).encode()
 
@@ -190,7 +188,19 @@ async def measure(label: str, url: str, root: Path, orders: int, seconds: float)
                 return None
             return ("POST", f"/api/orders/{number}/actions/check", process_body, headers)
 
-        process = await loadgen.run("127.0.0.1", port, next_process, connections=CONNECTIONS, seconds=seconds)
+        loads: dict[str, Callable[[int], loadgen.Request | None]] = {
+            "ceiling": lambda _: ("POST", CEILING_PATH, body, headers),
+            "create": lambda _: ("POST", "/api/templates/ticket/orders", body, headers),
+            "process": next_process,
+        }
+        # in turns of a few seconds each, so that the machine's changing speed (other guests of
+        # the host, frequency) falls alike on the ceiling and on what is compared with it
+        slices: dict[str, list[loadgen.Result]] = {name: [] for name in loads}
+        for _ in range(ROUNDS):
+            for name, load in loads.items():
+                slices[name].append(await loadgen.run("127.0.0.1", port, load, connections=CONNECTIONS,
+                                                      seconds=seconds / ROUNDS))
+        top, create, process = (loadgen.merged(slices[name]) for name in loads)
     finally:
         stop(server)
     print(f"  bare app bare INSERT route    {alone.summary()}")

@@ -168,5 +168,17 @@ async def run(host: str, port: int, next_request: Callable[[int], Request | None
     return result
 
 
+def merged(results: list[Result]) -> Result:
+    """Several runs of the same load as one."""
+    out = Result()
+    for result in results:
+        out.requests += result.requests
+        out.seconds += result.seconds
+        out.latencies += result.latencies
+        for status, count in result.errors.items():
+            out.errors[status] = out.errors.get(status, 0) + count
+    return out
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0

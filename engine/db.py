@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -167,15 +167,14 @@ class Database:
             await self.execute("{}".join(pieces), *values)
         return row_id
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A write transaction: everything inside commits together or not at all."""
+        transaction: contextlib.AbstractAsyncContextManager[Any]
         if isinstance(self.engine, SQLiteEngine):
-            async with self.engine.transaction(transaction_type=TransactionType.immediate):
-                yield
+            transaction = self.engine.transaction(transaction_type=TransactionType.immediate)
         else:
-            async with self.engine.transaction():
-                yield
+            transaction = self.engine.transaction()
+        return transaction
 
     async def start_pool(self) -> None:
         """Keep PostgreSQL connections open for reuse (servers and workers; not needed by one-off commands).

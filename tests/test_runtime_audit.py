@@ -159,3 +159,17 @@ async def test_links_both_ways(ecommerce: Env) -> None:
 def _assert_replays(state: dict[str, Any], replayed: dict[str, Any]) -> None:
     for key, value in state.items():
         assert replayed.get(key) == value, key
+
+
+async def test_the_state_listeners_see_on_create_is_the_state_loaded_afterwards(ecommerce: Env) -> None:
+    rt = ecommerce.rt
+    seen: list[dict[str, Any]] = []
+
+    async def listen(change: Any) -> None:
+        seen.append(change.order.state)
+
+    rt.after_change.append(listen)
+    lukas = await ecommerce.actor("lukas.maier")
+    view = await rt.create(lukas, "customer_order", {"fields": ORDER, "requested_at": "2026-03-01T09:00:00+01:00"})
+    loaded = await rt._load(lukas, view["number"])
+    assert seen == [loaded.state]

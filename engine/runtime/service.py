@@ -297,7 +297,7 @@ class Runtime:
                     idempotency_key, actor.id, order_id, moment)
             row["id"] = order_id
             actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
-            created = Change(Order(row, fields, actions, template, queue, codec, 1), actor.id,
+            created = Change(Order(row, fields, actions, template, queue, codec, 1, state=state), actor.id,
                              self.workspace.fingerprint)
             created.events.append(("created", {}, state, None))
             for listener in self.after_change:  # saved above: the listeners hear of it like of any change

@@ -57,7 +57,9 @@ class Order:
     """A loaded work order: its row, custom fields and the current step's actions."""
 
     def __init__(self, row: dict[str, Any], fields: dict[str, Any], actions: dict[str, dict[str, Any]],
-                 template: ResolvedTemplate, queue: ResolvedQueue, codec: FieldCodec, round: int) -> None:
+                 template: ResolvedTemplate, queue: ResolvedQueue, codec: FieldCodec, round: int,
+                 state: dict[str, Any] | None = None) -> None:
+        """``state``: the state as JSON, when the caller has just built it (a copy is kept)."""
         self.id = int(row["id"])
         self.version = int(row["version"])
         self.row = row
@@ -66,9 +68,13 @@ class Order:
         self.codec = codec
         self.round = round
         self.action_rows = actions
-        self.state: dict[str, Any] = {key: _json_core(key, row.get(key)) for key in CORE_KEYS}
-        self.state["fields"] = {name: codec.to_json(name, fields.get(name)) for name in codec.fields}
-        self.state["actions"] = {name: a["state"] for name, a in actions.items()}
+        if state is not None:
+            self.state: dict[str, Any] = {**state, "path": list(state["path"]), "fields": dict(state["fields"]),
+                                          "actions": dict(state["actions"])}
+        else:
+            self.state = {key: _json_core(key, row.get(key)) for key in CORE_KEYS}
+            self.state["fields"] = {name: codec.to_json(name, fields.get(name)) for name in codec.fields}
+            self.state["actions"] = {name: a["state"] for name, a in actions.items()}
         self.values = dict(fields)
         """Custom-field values as Python objects (what is stored)."""
 
