@@ -7,6 +7,7 @@ template injection, and what a customer sees of a thread.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -323,3 +324,19 @@ async def test_each_mail_is_recorded_as_sent_before_the_next_goes_out(tmp_path: 
         sink.open.set()
         controller.stop()
         await made.db.close()
+
+
+async def test_comments_of_one_user_at_once_subscribe_once(env: Env, smtp: SmtpServer) -> None:
+    number = await _order(env)
+    messages = env.rt.messages
+    sophie = await env.actor("sophie.huber")
+    posted = await asyncio.gather(*(messages.comment(sophie, number, f"Note {i}", subscribe=True) for i in range(6)))
+    assert len(posted) == 6
+    assert await messages.subscribers(sophie, number) == ["sophie.huber"]
+    trail = [e["kind"] for e in await env.rt.events(sophie, number)]
+    assert trail.count("comment_added") == 6 and trail.count("subscribed") == 1
+    assert await messages.subscribe(sophie, number) is True  # already on: nothing changes
+    assert await messages.subscribe(sophie, number, on=False) is False
+    assert await messages.subscribe(sophie, number, on=False) is False
+    kinds = [e["kind"] for e in await env.rt.events(sophie, number)]
+    assert kinds.count("subscribed") == 1 and kinds.count("unsubscribed") == 1

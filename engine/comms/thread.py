@@ -160,14 +160,15 @@ class Messages:
         if actor.id is None:
             return
         db = self.runtime.db
-        found = await db.fetch_value(
-            "SELECT id FROM rc_subscription WHERE work_order_id = {} AND user_id = {}", order.id, actor.id)
-        if (found is not None) == on:
+        if on:  # two messages of one user at once both subscribe: one row, one event
+            added = await db.fetch(
+                "INSERT INTO rc_subscription (work_order_id, user_id) VALUES ({}, {}) "
+                "ON CONFLICT (work_order_id, user_id) DO NOTHING RETURNING id", order.id, actor.id)
+            if not added:
+                return
+        elif not await db.fetch("DELETE FROM rc_subscription WHERE work_order_id = {} AND user_id = {} RETURNING id",
+                                order.id, actor.id):
             return
-        if on:
-            await db.execute("INSERT INTO rc_subscription (work_order_id, user_id) VALUES ({}, {})", order.id, actor.id)
-        else:
-            await db.execute("DELETE FROM rc_subscription WHERE id = {}", found)
         await insert_event(db, order.id, actor.id, "subscribed" if on else "unsubscribed", {}, {}, None,
                            self.runtime.workspace.fingerprint, order.version, now())
 
