@@ -94,7 +94,10 @@ async def acknowledged_changes(db: Database, ledger: Ledger, events: dict[int, l
         trail = [e for e in events.get(ids.get(number, -1), []) if e["version"] == version]
         values = [e["after"].get("fields", {}) for e in trail]
         if not any(v.get("note") == note and _money(v.get("amount")) == _money(amount) for v in values):
-            edits.violations.append(f"{number} v{version}: note {note!r} / amount {amount} not in its events")
+            near = [(e["version"], e["kind"], e["after"].get("fields", {}).get("note"))
+                    for e in events.get(ids.get(number, -1), []) if abs(int(e["version"] or 0) - version) <= 2]
+            edits.violations.append(f"{number} v{version}: note {note!r} / amount {amount} not in its events; "
+                                    f"events near it (version, kind, note): {near}")
     # the stored value is that of the last acknowledged edit, or of one whose answer never came
     last: dict[str, tuple[int, str]] = {}
     for number, version, note, _ in ledger.edits:
