@@ -49,6 +49,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def example_site(example: Path, database_url: str, dialect: str, tmp_path: Path,
+                 extra: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """A copy of ``example`` (plus ``extra`` files by relative path) served by ``demo_server``;
+    yields its base URL and the folder for this database's screenshots."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(example, workspace)
+    for name, text in (extra or {}).items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / name).write_text(text, encoding="utf-8")
+    shots = ARTIFACTS / dialect
+    shots.mkdir(parents=True, exist_ok=True)
+    with demo_server(workspace, database_url, tmp_path / "server.log") as base:
+        yield base, shots
+
+
+@contextlib.contextmanager
 def demo_server(workspace: Path, database_url: str, log: Path) -> Iterator[str]:
     """``routecard demo WORKSPACE`` serving on a free loopback port; yields its base URL."""
     port = free_port()

@@ -7,26 +7,21 @@ screenshots land in tests/artifacts/<database>/portal-*.png.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from browser_helpers import ARTIFACTS, ROOT, browser, demo_server, sign_in  # noqa: F401 - browser: a fixture
+from browser_helpers import ROOT, browser, example_site, sign_in  # noqa: F401 - browser: a fixture
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def site(database_url: str, dialect: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    workspace = tmp_path / "workspace"
-    shutil.copytree(ROOT / "examples" / "order-portal", workspace)
-    shots = ARTIFACTS / dialect
-    shots.mkdir(parents=True, exist_ok=True)
-    with demo_server(workspace, database_url, tmp_path / "server.log") as base:
-        yield base, shots
+    with example_site(ROOT / "examples" / "order-portal", database_url, dialect, tmp_path) as site:
+        yield site
 
 
 def _user(browser: Any, base: str, login: str, target: str) -> Any:

@@ -7,14 +7,13 @@ timesheets page and the dashboards are saved under tests/artifacts/<database>/ (
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from browser_helpers import ARTIFACTS, ROOT, browser, demo_server, sign_in  # noqa: F401 - browser: a fixture
+from browser_helpers import ROOT, browser, example_site, sign_in  # noqa: F401 - browser: a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +33,8 @@ orders:
 
 @pytest.fixture
 def site(database_url: str, dialect: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    workspace = tmp_path / "workspace"
-    shutil.copytree(EXAMPLE, workspace)
-    (workspace / "demo").mkdir(exist_ok=True)
-    (workspace / "demo" / "orders.yaml").write_text(DEMO_ORDERS, encoding="utf-8")
-    shots = ARTIFACTS / dialect
-    shots.mkdir(parents=True, exist_ok=True)
-    with demo_server(workspace, database_url, tmp_path / "server.log") as base:
-        yield base, shots
+    with example_site(EXAMPLE, database_url, dialect, tmp_path, extra={"demo/orders.yaml": DEMO_ORDERS}) as site:
+        yield site
 
 
 def test_timer_to_timesheet_and_dashboards(site: tuple[str, Path], browser: Any) -> None:
