@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from .errors import DatabaseError, Invalid, UsageError
@@ -62,8 +62,10 @@ def unavailable(exc: BaseException) -> bool:
         if isinstance(state, str) and (state.startswith("08") or state in UNAVAILABLE_STATES):
             return True
         if type(current).__module__.startswith("asyncpg") and (
-                "closed" in str(current) or type(current).__name__ == "InternalClientError"):
+                "closed" in str(current) or "released back to the pool" in str(current)
+                or type(current).__name__ == "InternalClientError"):
             return True  # "connection is closed", "pool is closed"; a session the server ended under a query
+            # (its connection, once closed, is handed back to the pool at once)
         current = current.__cause__ or current.__context__
     return False
 
@@ -173,7 +175,8 @@ class Database:
         if isinstance(self.engine, SQLiteEngine):
             transaction = self.engine.transaction(transaction_type=TransactionType.immediate)
         else:
-            transaction = self.engine.transaction()
+            assert isinstance(self.engine, PostgresEngine)
+            transaction = _Transaction(self.engine)
         return transaction
 
     async def start_pool(self) -> None:
@@ -198,6 +201,41 @@ class Database:
 
 async def _keep_session(connection: Any) -> None:
     """The pool's reset: nothing to undo (see ``Database.start_pool``)."""
+
+
+class _Transaction(PostgresTransaction):
+    """piccolo's PostgreSQL transaction, ended whatever its COMMIT or ROLLBACK raises.
+
+    piccolo hands the connection back and forgets the transaction only when COMMIT or
+    ROLLBACK succeeds. When the database goes away under a transaction, ROLLBACK fails on the
+    closed connection, and the task that ran it - a worker's loop runs in one task for its
+    whole life - kept a dead transaction as its current one: every later statement of that
+    task failed ("connection has been released back to the pool"). Here the connection goes
+    back to the pool and the transaction is forgotten in every case. A ROLLBACK that fails
+    after an error raises nothing of its own (the server ends a transaction whose session
+    ends); the error that caused it propagates.
+    """
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception is not None:
+                if not self._rolled_back:
+                    with contextlib.suppress(Exception):
+                        await self.rollback()  # type: ignore[no-untyped-call]
+            elif not self._committed and not self._rolled_back:
+                await self.commit()  # type: ignore[no-untyped-call]
+        finally:
+            try:
+                if self.engine.pool:
+                    with contextlib.suppress(Exception):  # a connection closed under us is released already
+                        await self.engine.pool.release(self.connection)
+                else:
+                    await self.connection.close()
+            finally:
+                self.engine.current_transaction.reset(self.context)
+        return exception is None
 
 
 async def connect(url: str) -> Database:

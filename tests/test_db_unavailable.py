@@ -75,3 +75,31 @@ async def test_requests_answer_503_while_the_database_is_out_of_reach(database_u
             pool.set_connect_args(dsn=dsn)
             await pool.expire_connections()
         assert (await api.get("tom.berger", "/api/orders")).status_code == 200
+
+
+async def test_a_task_goes_on_after_its_session_ends_inside_a_transaction(database_url: str) -> None:
+    """A worker's loop is one task for its whole life: a transaction whose session the database
+    ended (a restart, an outage) must not stay that task's transaction. With piccolo's own
+    transaction it did, and every later statement of the task failed."""
+    db = await _pg(database_url)
+    await db.start_pool()
+    try:
+        with pytest.raises(Exception) as ended:
+            async with db.transaction():
+                pid = await db.fetch_value("SELECT pg_backend_pid() AS pid")
+                await db.execute("CREATE TEMPORARY TABLE rc_gone (n integer)")
+                killer = await asyncpg.connect(database_url)
+                try:
+                    await killer.execute("SELECT pg_terminate_backend($1)", pid)
+                finally:
+                    await killer.close()
+                for _ in range(100):  # until the driver has read that the session is gone
+                    await db.execute("INSERT INTO rc_gone (n) VALUES (1)")
+                    await asyncio.sleep(0.05)
+        assert unavailable(ended.value), repr(ended.value)
+        assert db.engine.current_transaction.get() is None
+        async with db.transaction():
+            assert await db.fetch_value("SELECT pg_backend_pid() AS pid") != pid
+        assert await db.fetch_value("SELECT 2 AS two") == 2
+    finally:
+        await db.close()
