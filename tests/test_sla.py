@@ -401,3 +401,82 @@ async def test_sla_columns_cannot_be_written_through_the_api(tmp_env: Any) -> No
         assert refused.value.errors[0]["field"] == key
     assert await sla(env, number) == before
     assert (await env.rt.get(await env.actor("max"), number))["version"] == view["version"]
+
+
+async def test_a_reply_during_an_escalation_keeps_what_the_escalation_fired(tmp_env: Any) -> None:
+    """A reply updates the clock too. On PostgreSQL it read the clock before a running escalation
+    committed and wrote it back after: the fired warning was forgotten and the order stayed
+    ``escalating`` with no job left, so its later levels never fired (found by the fault harness)."""
+    import asyncio
+
+    from engine.automation.escalation import fire_due
+
+    env, clock, worker = await setup(tmp_env)
+    number = await create(env, tier="gold")  # first response due 11:00 (warning 10:30), resolution 14:00
+    clock.moment = at("2026-03-02T10:31")
+    assert await sweep(env.rt, clock.moment) == 1
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def pause_after_save(change: Any) -> None:
+        if any(kind == "sla_warning" for kind, *_ in change.events):
+            entered.set()
+            await release.wait()
+
+    env.rt.after_change.append(pause_after_save)
+
+    async def escalate() -> list[tuple[str, str]]:
+        async with env.db.transaction():  # as the job runs it
+            return await fire_due(env.rt, number, clock.moment)
+
+    job = asyncio.create_task(escalate())
+    await asyncio.wait_for(entered.wait(), 10)
+    reply = asyncio.create_task(env.rt.messages.reply(await env.actor("max"), number, "On it.", to="c@example.com"))
+    await asyncio.sleep(0.5)  # the reply reaches the order's row and waits for the escalation
+    release.set()
+    assert await job == [("first_response", "warning")]
+    await reply
+    env.rt.after_change.remove(pause_after_save)
+    row = await sla(env, number)
+    assert row["sla_state"] == "running", row
+    assert "first_response" not in row["sla_clock"] and row["sla_next_at"] == at("2026-03-02T13:30")
+    clock.moment = at("2026-03-02T14:05")
+    for _ in range(2):
+        await worker.run_once()
+    fired = [(e["kind"], e["after"]["sla"]["target"]) for e in await events(env, number, "sla_warning", "sla_breach")]
+    assert fired == [("sla_warning", "first_response"), ("sla_warning", "resolution"), ("sla_breach", "resolution")]
+
+
+async def test_an_escalation_during_a_reply_sees_the_reply(tmp_env: Any) -> None:
+    """The other order of the same race: the escalation job starts while a reply's transaction is
+    open. It waits for the reply, and then finds the first response met: nothing to fire."""
+    import asyncio
+
+    from engine.automation.escalation import fire_due
+
+    env, clock, _ = await setup(tmp_env)
+    number = await create(env, tier="gold")
+    clock.moment = at("2026-03-02T10:31")
+    assert await sweep(env.rt, clock.moment) == 1
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def pause_after_message(order: Any, kind: str, actor: Any) -> None:
+        entered.set()
+        await release.wait()
+
+    env.rt.after_message.append(pause_after_message)  # after the SLA clock's own listener
+    reply = asyncio.create_task(env.rt.messages.reply(await env.actor("max"), number, "On it.", to="c@example.com"))
+    await asyncio.wait_for(entered.wait(), 10)
+
+    async def escalate() -> list[tuple[str, str]]:
+        async with env.db.transaction():
+            return await fire_due(env.rt, number, clock.moment)
+
+    job = asyncio.create_task(escalate())
+    await asyncio.sleep(0.5)
+    release.set()
+    await reply
+    assert await job == []
+    env.rt.after_message.remove(pause_after_message)
+    row = await sla(env, number)
+    assert "first_response" not in row["sla_clock"] and row["sla_state"] == "running", row
+    assert await events(env, number, "sla_warning", "sla_breach") == []

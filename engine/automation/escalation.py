@@ -9,7 +9,8 @@ marks the orders ``escalating``, all in one transaction.
 
 The job, in the worker's transaction together with its completion: every level due and
 not yet fired - per target, ``warning`` at the warning time, ``breach`` at the due time -
-is marked fired in the clock, recorded as an audit event ``sla_warning`` / ``sla_breach``
+is marked fired in the clock (the order's row locked first, so no other change of the
+order commits meanwhile), recorded as an audit event ``sla_warning`` / ``sla_breach``
 (a ``Change`` saved through ``Runtime._save``, so rules react), and the SLA's
 ``on_warning`` / ``on_breach`` actions run once for it (``actions.apply_actions``). A
 worker killed in the middle commits none of it; the job runs again elsewhere. A failing
@@ -71,9 +72,15 @@ async def escalate(runtime: Runtime, payload: dict[str, Any]) -> None:
 async def fire_due(runtime: Runtime, number: str, moment: dt.datetime | None = None) -> list[tuple[str, str]]:
     """Fire what is due on order ``number`` at ``moment`` (default: now); returns the (target, level) fired."""
     moment = moment or runtime.sla.clock()
+    db = runtime.db
+    lock = " FOR NO KEY UPDATE" if db.dialect == "postgresql" else ""  # as an UPDATE of the order takes
+    # the order's row lock first: no change of the order commits between the reads below and
+    # the save, so the escalation does not lose the race to an edit (and use up its retries)
+    locked = await db.fetch(f"SELECT id FROM rc_work_order WHERE number = {{}}{lock}", number)
+    if not locked:
+        return []
     try:
-        order = await load_order(runtime.db, runtime.workspace.templates, runtime.workspace.queues, runtime.codecs,
-                                 number)
+        order = await load_order(db, runtime.workspace.templates, runtime.workspace.queues, runtime.codecs, number)
     except NotFound:
         return []
     row = await read_clock(runtime, order.id)

@@ -167,8 +167,20 @@ def summary(clock: Clock, paused: bool) -> dict[str, Any]:
     }
 
 
-async def read_clock(runtime: Runtime, order_id: int) -> dict[str, Any]:
-    rows = await runtime.db.fetch(f"SELECT {', '.join(SLA_COLUMNS)} FROM rc_work_order WHERE id = {{}}", order_id)
+async def read_clock(runtime: Runtime, order_id: int, *, lock: bool = False) -> dict[str, Any]:
+    """The SLA columns of an order (``sla_clock`` as a dict).
+
+    ``lock`` (in a transaction that will write the clock back) takes the order's row lock
+    first on PostgreSQL (``FOR NO KEY UPDATE``, as an UPDATE of the order does; rows referring
+    to the order can still be added meanwhile), so no other transaction writes the clock between this read and that
+    write. Without it, a comment's clock update read before an escalation committed and
+    wrote after it: the fired level was forgotten and the order stayed ``escalating`` with
+    no job left to run (found by bench/fault_harness.py). SQLite's writer runs one write
+    transaction at a time, which holds the lock already.
+    """
+    locked = " FOR NO KEY UPDATE" if lock and runtime.db.dialect == "postgresql" else ""
+    rows = await runtime.db.fetch(
+        f"SELECT {', '.join(SLA_COLUMNS)} FROM rc_work_order WHERE id = {{}}{locked}", order_id)
     row = dict(rows[0])
     clock = row["sla_clock"]
     row["sla_clock"] = json.loads(clock) if isinstance(clock, str) else (clock or {})
@@ -252,7 +264,7 @@ class SlaClock:
         policies = policies_of(self.runtime.workspace)
         if not policies:
             return
-        row = await read_clock(self.runtime, order.id)
+        row = await read_clock(self.runtime, order.id, lock=True)  # a message does not lock the order itself
         policy = next((p for p in policies if p.name == row["sla_name"]), None)
         if policy is None or row["sla_state"] == "stopped":
             return
