@@ -340,3 +340,72 @@ async def test_comments_of_one_user_at_once_subscribe_once(env: Env, smtp: SmtpS
     assert await messages.subscribe(sophie, number, on=False) is False
     kinds = [e["kind"] for e in await env.rt.events(sophie, number)]
     assert kinds.count("subscribed") == 1 and kinds.count("unsubscribed") == 1
+
+
+class _CuttingSink:
+    """An SMTP sink that cuts the worker off its database just before it accepts the first mail."""
+
+    def __init__(self, cut: Any) -> None:
+        self.cut = cut
+        self.received: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+
+        if not self.received:
+            self.cut()
+        self.received.append(str(email.message_from_bytes(envelope.content)["Message-ID"]))
+        return "250 OK"
+
+
+async def test_a_mail_accepted_while_the_database_is_away_is_not_sent_again(tmp_path: Path,
+                                                                             database_url: str) -> None:
+    """The server accepts a mail and the database is gone before the worker records it: the worker
+    records it once the database is back, so the mail is not sent a second time when the lease runs
+    out (the fault harness's duplicate mails after its PostgreSQL stop)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the worker is cut off by pointing its PostgreSQL pool elsewhere")
+    from aiosmtpd.controller import Controller
+
+    from comms_helpers import free_port
+
+    loop = asyncio.get_running_loop()
+    cut_off = asyncio.Event()
+    port = free_port()
+    made = await _env(tmp_path, database_url, port)
+    await made.db.start_pool()
+    pool = made.db.engine.pool
+    dsn = made.db.url
+
+    async def cut() -> None:
+        pool.set_connect_args(dsn=f"postgresql://postgres@127.0.0.1:{free_port()}/routecard")
+        await pool.expire_connections()
+        cut_off.set()
+
+    async def restore() -> None:
+        await asyncio.sleep(1.5)
+        pool.set_connect_args(dsn=dsn)
+        await pool.expire_connections()
+
+    sink = _CuttingSink(lambda: asyncio.run_coroutine_threadsafe(cut(), loop).result(10))
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        number = await _order(made)
+        for text in ("We received your order.", "It ships tomorrow."):
+            await made.rt.messages.reply(await made.actor("lukas.maier"), number, text)
+        said: list[str] = []
+        sending = asyncio.create_task(worker(made, say=said.append).run_once())
+        await asyncio.wait_for(cut_off.wait(), 30)
+        back = asyncio.create_task(restore())
+        report = await sending
+        await back
+        assert report.sent >= 1 and any("out of reach" in line for line in said), said
+        rows = await made.db.fetch("SELECT state, attempts FROM rc_outbox")
+        assert len(rows) >= 2 and all(r["state"] == "sent" and r["attempts"] == 1 for r in rows), rows
+        later = worker(made, clock=lambda: now() + dt.timedelta(hours=1))  # every lease long run out
+        assert (await later.run_once()).sent == 0
+        assert len(sink.received) == len(set(sink.received)) == len(rows)
+    finally:
+        controller.stop()
+        await made.db.close()

@@ -17,7 +17,10 @@ makes the ``UPDATE ... RETURNING`` atomic. A worker that dies while sending leav
 lease that expires (``lease`` seconds); another worker then sends the row again with
 the same Message-ID. Without SMTP settings nothing is claimed: mail waits, never lost.
 After each outcome the thread message's ``delivery_state`` is brought up to date
-(queued, retrying, sent, failed).
+(queued, retrying, sent, failed). A delivery the far side accepted while the database is
+out of reach is recorded as soon as it is back (tried for up to half the lease), so a
+database outage sends nothing twice; only a worker killed between the far side's
+acceptance and that record leaves a mail to be sent again (at-least-once).
 
 Files a mail carries are read from the worker's file store (``storage``) while the mail
 is made: a worker without one leaves such mail for another round (a temporary failure),
@@ -33,13 +36,14 @@ import secrets
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
 
 from .. import metrics
-from ..db import Database
+from ..db import Database, unavailable
 from ..model.workspace import Mail, Smtp, Workspace
 from ..plugin_api import Channel, Delivery, Outcome
 from ..runtime.state import now
@@ -191,15 +195,30 @@ class OutboxWorker:
         else:
             state, outcome = "pending", "retrying"
         delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-        async with self.db.transaction():
-            updated = await self.db.fetch(
-                "UPDATE rc_outbox SET state = {}, attempts = {}, last_error = {}, sent_at = {}, next_attempt_at = {}, "
-                "claimed_by = NULL, claimed_until = NULL WHERE id = {} AND claimed_by = {} RETURNING id",
-                state, attempts, (error or "")[:1000] or None, moment if error is None else None,
-                moment + dt.timedelta(seconds=delay) if state == "pending" else moment, row["id"], self.name)
-            if updated and row["message_id"] is not None:
-                await update_delivery_state(self.db, int(row["message_id"]))
-        return outcome
+        give_up = time.monotonic() + self.lease / 2
+        pause = 0.2
+        while True:
+            try:
+                async with self.db.transaction():
+                    updated = await self.db.fetch(
+                        "UPDATE rc_outbox SET state = {}, attempts = {}, last_error = {}, sent_at = {}, "
+                        "next_attempt_at = {}, claimed_by = NULL, claimed_until = NULL "
+                        "WHERE id = {} AND claimed_by = {} RETURNING id",
+                        state, attempts, (error or "")[:1000] or None, moment if error is None else None,
+                        moment + dt.timedelta(seconds=delay) if state == "pending" else moment, row["id"], self.name)
+                    if updated and row["message_id"] is not None:
+                        await update_delivery_state(self.db, int(row["message_id"]))
+                return outcome
+            except Exception as exc:
+                # A delivery the far side accepted is recorded whatever it takes, within half the
+                # lease: left unrecorded, its lease runs out and it goes out a second time. Other
+                # outcomes are not worth waiting for (the row is tried again anyway).
+                if error is not None or not unavailable(exc) or time.monotonic() + pause > give_up:
+                    raise
+                self.say(f"the database is out of reach; recording outbox row {row['id']} as sent again "
+                         f"in {pause:.1f} s")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
 
 async def update_delivery_state(db: Database, message: int) -> None:
