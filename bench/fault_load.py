@@ -218,7 +218,11 @@ class Workload:
             return
         number, version = view["number"], int(view["version"])
         for _ in range(2):  # a conflict is answered with the current version: try once more with it
-            note, amount = self._unique("note"), f"{rng.randint(1, 9999)}.25"
+            # both values new at every edit: an edit records only what it changes, so an amount drawn
+            # equal to the stored one (1 in 9,999 per edit, about once a run) was missing from the
+            # edit's event and counted as a lost edit
+            note = self._unique("note")
+            amount = f"{self.counter}.{rng.randint(10, 99)}"
             status, answer = await self.request("edit", preferred, "PATCH", f"/api/orders/{number}", token=token,
                                                 json={"version": version, "fields": {"note": note, "amount": amount}})
             if 200 <= status < 300 and isinstance(answer, dict):
