@@ -215,8 +215,8 @@ class OutboxWorker:
                 # outcomes are not worth waiting for (the row is tried again anyway).
                 if error is not None or not unavailable(exc) or time.monotonic() + pause > give_up:
                     raise
-                self.say(f"the database is out of reach; recording outbox row {row['id']} as sent again "
-                         f"in {pause:.1f} s")
+                self.say(f"the database is out of reach: outbox row {row['id']} was delivered; "
+                         f"recording that in {pause:.1f} s")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
