@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 load generator: N keep-alive connections, each sending requests back to back.
+"""A small HTTP/1.1 load generator: N keep-alive connections, each sending requests back to back
+(``run``: the most a server does) or at a set pace (``run_paced``: its latency at a given load).
 
 Used by the API benchmarks and the load-and-fault harness so that they need nothing
 beyond Python, and so that the clients take little of the CPU the servers are measured
@@ -164,6 +165,44 @@ async def run(host: str, port: int, next_request: Callable[[int], Request | None
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(*(_connection(host, port, next_request, i, result, deadline) for i in range(connections)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def run_paced(host: str, port: int, next_request: Callable[[int], Request | None], *, rate: float,
+                    connections: int = 32, seconds: float = 10.0) -> Result:
+    """Send ``rate`` requests per second in all, spread evenly over ``connections`` connections.
+
+    Each request has a time it is due; its latency counts from then, not from when it was
+    sent, so a slow answer that delays the next request of its connection counts against
+    that request too (no "coordinated omission": a server cannot look fast by being slow).
+    """
+    result = Result()
+    opened = [await Connection.open(host, port) for _ in range(connections)]
+    started = time.perf_counter()
+    deadline = started + seconds
+    period = connections / rate
+
+    async def paced(worker: int, connection: Connection) -> None:
+        due = started + worker / rate
+        try:
+            while due < deadline:
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                request = next_request(worker)
+                if request is None:
+                    return
+                method, path, body, headers = request
+                status, _ = await connection.request(method, path, body, headers)
+                result.latencies.append(time.perf_counter() - due)
+                result.requests += 1
+                if not 200 <= status < 300:
+                    result.errors[status] = result.errors.get(status, 0) + 1
+                due += period
+        finally:
+            connection.close()
+
+    await asyncio.gather(*(paced(i, connection) for i, connection in enumerate(opened)))
     result.seconds = time.perf_counter() - started
     return result
 
