@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
@@ -86,6 +87,32 @@ async def test_tokens_are_shown_once_listed_without_secrets_and_revoked_by_their
     assert revoked.status_code == 204
     assert (await api.client.get("/api/orders", headers={"Authorization": f"Bearer {token}"})).status_code == 401
     assert (await api.post("tom.berger", "/api/tokens", {"name": ""})).status_code == 422
+
+
+async def test_a_tokens_last_use_is_recorded_to_the_minute(api: Api) -> None:
+    made = (await api.post("tom.berger", "/api/tokens", {"name": "nightly"})).json()
+    bearer = {"Authorization": f"Bearer {made['token']}"}
+
+    async def last_used() -> str | None:
+        listed = (await api.get("tom.berger", "/api/tokens")).json()
+        return next(t["last_used_at"] for t in listed if t["id"] == made["id"])
+
+    assert await last_used() is None
+    assert (await api.client.get("/api/orders", headers=bearer)).status_code == 200
+    first = await last_used()
+    assert first is not None
+    assert (await api.client.get("/api/orders", headers=bearer)).status_code == 200
+    assert await last_used() == first  # not written again within the minute
+    await api.db.execute("UPDATE rc_api_token SET last_used_at = {} WHERE id = {}",
+                         dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone.utc), made["id"])
+    assert (await api.client.get("/api/orders", headers=bearer)).status_code == 200
+    later = await last_used()
+    assert later is not None and later > first
+    await api.db.execute("UPDATE rc_api_token SET last_used_at = {}, expires_at = {} WHERE id = {}",
+                         dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone.utc),
+                         dt.datetime(2026, 1, 6, 8, 0, tzinfo=dt.timezone.utc), made["id"])
+    assert (await api.client.get("/api/orders", headers=bearer)).status_code == 401
+    assert (await last_used() or "").startswith("2026-01-05T08:00")  # an expired token's use is not recorded
 
 
 @pytest.mark.parametrize("example", ["hosting-orders", "ecommerce-workorders", "order-portal", "contract-agency"])

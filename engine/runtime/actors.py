@@ -259,22 +259,40 @@ async def user_for_token(db: Database, token: str) -> int | None:
     return holder.user if holder is not None else None
 
 
+USE_RECORDED_EVERY = dt.timedelta(minutes=1)
+"""A token's ``last_used_at`` is written when it is older than this: not one write per request."""
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, dt.datetime)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 async def token_holder(db: Database, token: str) -> Holder | None:
-    """The holder of an API token (``None`` for unknown, revoked or expired tokens), in one query."""
+    """The holder of an API token (``None`` for unknown, revoked or expired tokens), in one query.
+
+    The token's ``last_used_at`` is brought up to date too, to the minute (a second statement
+    once a minute per token, so that the list of tokens shows which are still in use).
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
+    hashed = token_hash(token)
     rows = await db.fetch(
-        f"SELECT user_id, expires_at, {GENERATION} FROM rc_api_token WHERE token_hash = {{}}", token_hash(token))
+        f"SELECT user_id, expires_at, last_used_at, {GENERATION} FROM rc_api_token WHERE token_hash = {{}}", hashed)
     if not rows:
         return None
-    expires = rows[0]["expires_at"]
-    if expires is not None:
-        if isinstance(expires, str):
-            expires = dt.datetime.fromisoformat(expires)
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.timezone.utc)
-        if expires <= dt.datetime.now(dt.timezone.utc):
-            return None
+    moment = dt.datetime.now(dt.timezone.utc)
+    expires = _aware(rows[0]["expires_at"])
+    if expires is not None and expires <= moment:
+        return None
+    used = _aware(rows[0]["last_used_at"])
+    if used is None or moment - used >= USE_RECORDED_EVERY:
+        await db.execute(  # the condition again: of several servers at the same moment, one writes
+            "UPDATE rc_api_token SET last_used_at = {} WHERE token_hash = {} AND "
+            "(last_used_at IS NULL OR last_used_at < {})", moment, hashed, moment - USE_RECORDED_EVERY)
     return Holder(int(rows[0]["user_id"]), rows[0]["generation"])
 
 
