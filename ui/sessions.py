@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from engine.db import Database
-from engine.runtime.actors import GENERATION, hash_password, token_hash, verify_password
+from engine.runtime.actors import GENERATION, aware_time, hash_password, token_hash, verify_password
 
 SESSION_COOKIE = "routecard_session"
 SESSION_AGE = dt.timedelta(days=14)
@@ -39,10 +39,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _aware(value: Any) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, dt.datetime)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 async def open_session(db: Database, user_id: int) -> Session:
@@ -61,7 +57,8 @@ async def find_session(db: Database, key: str) -> Session | None:
         return None
     rows = await db.fetch(f"SELECT user_id, data, expires_at, {GENERATION} FROM rc_session WHERE key = {{}}",
                           token_hash(key))
-    if not rows or rows[0]["user_id"] is None or _aware(rows[0]["expires_at"]) <= _now():
+    expires = aware_time(rows[0]["expires_at"]) if rows else None
+    if not rows or rows[0]["user_id"] is None or expires is None or expires <= _now():
         return None
     data = rows[0]["data"]
     data = json.loads(data) if isinstance(data, str) else data
@@ -82,7 +79,7 @@ async def list_tokens(db: Database, user_id: int) -> list[dict[str, Any]]:
         "SELECT id, name, created_at, last_used_at, expires_at FROM rc_api_token WHERE user_id = {} ORDER BY id",
         user_id)
     return [{"id": int(r["id"]), "name": r["name"],
-             **{k: _aware(r[k]).isoformat() if r[k] is not None else None
+             **{k: moment.isoformat() if (moment := aware_time(r[k])) is not None else None
                 for k in ("created_at", "last_used_at", "expires_at")}} for r in rows]
 
 

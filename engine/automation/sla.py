@@ -171,12 +171,12 @@ async def read_clock(runtime: Runtime, order_id: int, *, lock: bool = False) -> 
     """The SLA columns of an order (``sla_clock`` as a dict).
 
     ``lock`` (in a transaction that will write the clock back) takes the order's row lock
-    first on PostgreSQL (``FOR NO KEY UPDATE``, as an UPDATE of the order does; rows referring
-    to the order can still be added meanwhile), so no other transaction writes the clock between this read and that
-    write. Without it, a comment's clock update read before an escalation committed and
-    wrote after it: the fired level was forgotten and the order stayed ``escalating`` with
-    no job left to run (found by bench/fault_harness.py). SQLite's writer runs one write
-    transaction at a time, which holds the lock already.
+    first on PostgreSQL (``FOR NO KEY UPDATE``, as an UPDATE of the order does; rows
+    referring to the order can still be added meanwhile), so no other transaction writes
+    the clock between this read and that write. Without it, a reply's clock update read
+    before an escalation committed and wrote after it: the fired level was forgotten and the
+    order stayed ``escalating`` with no job left to run (found by bench/fault_harness.py).
+    SQLite's writer runs one write transaction at a time, which holds the lock already.
     """
     locked = " FOR NO KEY UPDATE" if lock and runtime.db.dialect == "postgresql" else ""
     rows = await runtime.db.fetch(
@@ -264,7 +264,7 @@ class SlaClock:
         policies = policies_of(self.runtime.workspace)
         if not policies:
             return
-        row = await read_clock(self.runtime, order.id, lock=True)  # a message does not lock the order itself
+        row = await read_clock(self.runtime, order.id, lock=True)  # a message leaves the order's row unlocked
         policy = next((p for p in policies if p.name == row["sla_name"]), None)
         if policy is None or row["sla_state"] == "stopped":
             return

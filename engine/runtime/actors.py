@@ -263,7 +263,8 @@ USE_RECORDED_EVERY = dt.timedelta(minutes=1)
 """A token's ``last_used_at`` is written when it is older than this: not one write per request."""
 
 
-def _aware(value: Any) -> dt.datetime | None:
+def aware_time(value: Any) -> dt.datetime | None:
+    """A timestamp column's value as an aware datetime (SQLite gives text, naive values are UTC)."""
     if value is None:
         return None
     moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -285,10 +286,10 @@ async def token_holder(db: Database, token: str) -> Holder | None:
     if not rows:
         return None
     moment = dt.datetime.now(dt.timezone.utc)
-    expires = _aware(rows[0]["expires_at"])
+    expires = aware_time(rows[0]["expires_at"])
     if expires is not None and expires <= moment:
         return None
-    used = _aware(rows[0]["last_used_at"])
+    used = aware_time(rows[0]["last_used_at"])
     if used is None or moment - used >= USE_RECORDED_EVERY:
         await db.execute(  # the condition again: of several servers at the same moment, one writes
             "UPDATE rc_api_token SET last_used_at = {} WHERE token_hash = {} AND "
