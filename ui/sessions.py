@@ -16,7 +16,8 @@ import secrets
 from typing import Any
 
 from engine.db import Database
-from engine.runtime.actors import GENERATION, aware_time, hash_password, token_hash, verify_password
+from engine.runtime.actors import GENERATION, hash_password, token_hash, verify_password
+from engine.runtime.fields import as_utc
 
 SESSION_COOKIE = "routecard_session"
 SESSION_AGE = dt.timedelta(days=14)
@@ -57,8 +58,7 @@ async def find_session(db: Database, key: str) -> Session | None:
         return None
     rows = await db.fetch(f"SELECT user_id, data, expires_at, {GENERATION} FROM rc_session WHERE key = {{}}",
                           token_hash(key))
-    expires = aware_time(rows[0]["expires_at"]) if rows else None
-    if not rows or rows[0]["user_id"] is None or expires is None or expires <= _now():
+    if not rows or rows[0]["user_id"] is None or as_utc(rows[0]["expires_at"]) <= _now():
         return None
     data = rows[0]["data"]
     data = json.loads(data) if isinstance(data, str) else data
@@ -79,7 +79,7 @@ async def list_tokens(db: Database, user_id: int) -> list[dict[str, Any]]:
         "SELECT id, name, created_at, last_used_at, expires_at FROM rc_api_token WHERE user_id = {} ORDER BY id",
         user_id)
     return [{"id": int(r["id"]), "name": r["name"],
-             **{k: moment.isoformat() if (moment := aware_time(r[k])) is not None else None
+             **{k: as_utc(r[k]).isoformat() if r[k] is not None else None
                 for k in ("created_at", "last_used_at", "expires_at")}} for r in rows]
 
 

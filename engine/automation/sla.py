@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..link.resolved import LinkedWorkspace
 from ..model import SLA
 from ..plugins import default_plugins
-from ..runtime.fields import to_json_time
+from ..runtime.fields import as_utc, to_json_time
 from ..runtime.state import FINAL, Change, Order, now
 from .calendar import BusinessCalendar, Duration
 from .conditions import compile_condition, condition_fields
@@ -112,11 +112,7 @@ Clock = dict[str, dict[str, Any]]
 
 
 def _time(value: Any) -> dt.datetime | None:
-    if value is None:
-        return None
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, dt.datetime)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return None if value is None else as_utc(value)
 
 
 def start_target(clock: Clock, policy: Policy, target: str, moment: dt.datetime, paused: bool) -> None:

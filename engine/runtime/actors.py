@@ -20,6 +20,7 @@ import msgspec
 from ..db import Database
 from ..errors import Forbidden, Invalid, NotFound
 from ..link.resolved import LinkedWorkspace
+from .fields import as_utc
 
 LOGIN_PATTERN = r"^[A-Za-z0-9_.@+-]{1,100}$"
 TOKEN_PREFIX = "rc_"
@@ -263,15 +264,6 @@ USE_RECORDED_EVERY = dt.timedelta(minutes=1)
 """A token's ``last_used_at`` is written when it is older than this: not one write per request."""
 
 
-def aware_time(value: Any) -> dt.datetime | None:
-    """A timestamp column's value as an aware datetime (SQLite gives text, naive values are UTC)."""
-    if value is None:
-        return None
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, dt.datetime)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 async def token_holder(db: Database, token: str) -> Holder | None:
     """The holder of an API token (``None`` for unknown, revoked or expired tokens), in one query.
 
@@ -286,11 +278,10 @@ async def token_holder(db: Database, token: str) -> Holder | None:
     if not rows:
         return None
     moment = dt.datetime.now(dt.timezone.utc)
-    expires = aware_time(rows[0]["expires_at"])
-    if expires is not None and expires <= moment:
+    expires, used = rows[0]["expires_at"], rows[0]["last_used_at"]
+    if expires is not None and as_utc(expires) <= moment:
         return None
-    used = aware_time(rows[0]["last_used_at"])
-    if used is None or moment - used >= USE_RECORDED_EVERY:
+    if used is None or moment - as_utc(used) >= USE_RECORDED_EVERY:
         await db.execute(  # the condition again: of several servers at the same moment, one writes
             "UPDATE rc_api_token SET last_used_at = {} WHERE token_hash = {} AND "
             "(last_used_at IS NULL OR last_used_at < {})", moment, hashed, moment - USE_RECORDED_EVERY)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Forbidden
 from .actors import Actor
 from .reports import Selection, timesheet
-from .timesheets import as_utc, zone
+from .fields import as_utc
+from .timesheets import zone
 from .views import visible_templates
 
 if TYPE_CHECKING:

@@ -149,16 +149,18 @@ class FieldCodec:
         return value
 
 
-def to_json_time(value: Any) -> str | None:
-    """A timestamp as ISO 8601 text in UTC, whichever database returned it."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    moment: dt.datetime = value
+def as_utc(value: Any) -> dt.datetime:
+    """A stored timestamp (datetime or ISO text, by database) as an aware UTC datetime (naive values are UTC)."""
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, dt.datetime)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).isoformat()
+    return moment.astimezone(dt.timezone.utc)
+
+
+def to_json_time(value: Any) -> str | None:
+    """A timestamp as ISO 8601 text in UTC, whichever database returned it."""
+    return None if value is None else as_utc(value).isoformat()
 
 
 def _extra_problem(field: ResolvedField, value: Any) -> str | None:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadQuery, Forbidden
 from .actors import Actor
-from .fields import to_json_time
-from .timesheets import as_utc, zone
+from .fields import as_utc, to_json_time
+from .timesheets import zone
 from .views import visible_templates
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Forbidden, Invalid, NotFound, Refused
 from .actors import Actor
-from .fields import to_json_time
+from .fields import as_utc, to_json_time
 from .state import Order, insert_event, load_order, now
 
 if TYPE_CHECKING:
@@ -40,14 +40,6 @@ MAX_TIMER_HOURS = 12
 MAX_ENTRY_MINUTES = 24 * 60
 """The longest single entry."""
 MAX_NOTE = 2000
-
-
-def as_utc(value: Any) -> dt.datetime:
-    """A stored timestamp (datetime or ISO text, by database) as an aware UTC datetime."""
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
 
 
 def zone(runtime: Runtime) -> dt.tzinfo:
