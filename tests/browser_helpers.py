@@ -119,3 +119,6 @@ def sign_in(page: Any, base: str, login: str, target: str = "/") -> None:
     page.fill("#password", "demo")
     page.click("button[type=submit]")
     page.wait_for_selector("header.top nav")
+    # and htmx has taken over the page's forms: a click before that submits the form natively
+    # (a GET of the page itself), and what was typed is lost - seen once on a loaded machine
+    page.wait_for_load_state("load")
