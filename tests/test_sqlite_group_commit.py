@@ -4,6 +4,7 @@ and each keeps every promise of a transaction of its own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sqlite3
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.db import Database, connect
-from engine.sqlite import GROUP_LIMIT, GroupLost, SharedSQLiteEngine
+from engine.sqlite import FALLBACK_CHECKPOINT, GROUP_LIMIT, GroupLost, SharedSQLiteEngine
 
 
 @pytest.fixture
@@ -169,3 +170,40 @@ async def test_a_failing_transaction_raises_once_the_work_before_it_is_committed
 
     await asyncio.gather(first(), second())
     assert seen == {"a": True}
+
+
+def rows_in_the_database_file(path: str) -> int:
+    """Rows the database file itself holds, leaving out what is only in the WAL."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as file_only:
+        return int(file_only.execute("SELECT count(*) FROM item").fetchone()[0])
+
+
+async def test_commits_reach_the_database_file_through_the_checkpointer_not_the_writer(sqlite_db: Database) -> None:
+    """The writer leaves checkpoints to a thread of their own (they stopped the event loop for
+    15-25 ms each), and checkpoints itself only when the WAL is far longer than usual."""
+    db = sqlite_db
+    engine = engine_of(db)
+    writer = engine.writer()
+    assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()["wal_autocheckpoint"] == FALLBACK_CHECKPOINT
+    before = engine.checkpointer.checkpoints
+    for batch in range(20):
+        await asyncio.gather(*(one_insert(db, f"c{batch}-{i}") for i in range(10)))
+    for _ in range(200):  # the thread runs on its own time
+        if rows_in_the_database_file(engine.path) == 200:
+            break
+        await asyncio.sleep(0.02)
+    assert rows_in_the_database_file(engine.path) == 200
+    assert engine.checkpointer.checkpoints > before
+    await db.close()  # ends the thread; a later statement starts it again
+    assert not engine.checkpointer.running
+    await one_insert(db, "after")
+    for _ in range(200):
+        if rows_in_the_database_file(engine.path) == 201:
+            break
+        await asyncio.sleep(0.02)
+    assert rows_in_the_database_file(engine.path) == 201
+
+
+async def one_insert(db: Database, name: str) -> None:
+    async with db.transaction():
+        await db.execute("INSERT INTO item (name) VALUES ({})", name)
