@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
@@ -70,24 +70,25 @@ def unavailable(exc: BaseException) -> bool:
     return False
 
 
+POOL_SIZE = 10
+"""Connections a server or worker keeps to PostgreSQL, unless its URL says ``?pool_size=N``."""
+
+
 class Database:
     """One database, reached through a piccolo engine."""
 
-    def __init__(self, url: str, engine: Engine[Any], dialect: Dialect) -> None:
+    def __init__(self, url: str, engine: Engine[Any], dialect: Dialect, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self.engine = engine
         self.dialect: Dialect = dialect
+        self.pool_size = pool_size
         self._pool = False
         self._statements: dict[str, str] = {}
 
     @property
     def display_url(self) -> str:
         """The URL without any password, for messages."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return self.url.replace(parts.netloc, netloc)
-        return self.url
+        return _without_password(self.url)
 
     def _compile(self, sql: str) -> str:
         """``{}`` placeholders in the dialect's form (``?`` or ``$n``), cached per statement."""
@@ -182,13 +183,17 @@ class Database:
     async def start_pool(self) -> None:
         """Keep PostgreSQL connections open for reuse (servers and workers; not needed by one-off commands).
 
+        At most ``pool_size`` connections: a request that finds them all busy waits for one,
+        so a server answering more requests at once than that sees their latencies spread.
+
         A connection handed back to the pool is not reset with a query (asyncpg's default
         runs ``RESET ALL; UNLISTEN *; ...``, one more round trip per use): Routecard leaves
         no session state behind. It never runs ``SET`` outside a transaction, ``LISTEN``, or
         session advisory locks; an open transaction is still rolled back by asyncpg.
         """
         if isinstance(self.engine, PostgresEngine) and not self._pool:
-            await self.engine.start_connection_pool(reset=_keep_session)
+            await self.engine.start_connection_pool(reset=_keep_session, min_size=min(self.pool_size, POOL_SIZE),
+                                                    max_size=self.pool_size)
             self._pool = True
 
     async def close(self) -> None:
@@ -238,6 +243,26 @@ class _Transaction(PostgresTransaction):
         return exception is None
 
 
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.netloc, parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return url
+
+
+def _pool_size(url: str) -> tuple[str, int]:
+    """A PostgreSQL URL without its ``pool_size`` parameter (Routecard's, not the driver's), and that size."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = [value for name, value in query if name == "pool_size"]
+    if not given:
+        return url, POOL_SIZE
+    if len(given) > 1 or not given[0].isdigit() or not 1 <= int(given[0]) <= 1000:
+        raise UsageError(f"{_without_password(url)}: pool_size must be one whole number from 1 to 1000")
+    rest = urlencode([(name, value) for name, value in query if name != "pool_size"])
+    return urlunsplit(parts._replace(query=rest)), int(given[0])
+
+
 async def connect(url: str) -> Database:
     """Open the database at ``url`` and check that it answers."""
     parts = urlsplit(url)
@@ -252,10 +277,11 @@ async def connect(url: str) -> Database:
             raise DatabaseError(f"cannot create the folder for {file}: {exc.strerror}") from None
         database = Database(url, SharedSQLiteEngine(path=str(file), log_queries=False), "sqlite")
     elif parts.scheme in ("postgresql", "postgres"):
+        dsn, pool_size = _pool_size(url)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # piccolo warns when it cannot read the server version
-            engine = PostgresEngine(config={"dsn": url}, log_queries=False)
-        database = Database(url, engine, "postgresql")
+            engine = PostgresEngine(config={"dsn": dsn}, log_queries=False)
+        database = Database(url, engine, "postgresql", pool_size=pool_size)
     else:
         raise UsageError(f"{url}: unsupported database; use sqlite:///path.db or postgresql://user@host/db")
     try:
