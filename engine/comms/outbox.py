@@ -222,7 +222,14 @@ class OutboxWorker:
 
 
 async def update_delivery_state(db: Database, message: int) -> None:
-    """The thread message's ``delivery_state`` from its mails: failed, retrying, queued or sent."""
+    """The thread message's ``delivery_state`` from its mails: failed, retrying, queued or sent.
+
+    On PostgreSQL the message's row is locked first: two workers recording two mails of one
+    message at the same moment would each read the other's mail as still pending and both
+    leave the message "queued". Locked, the second reads after the first has committed.
+    """
+    if db.dialect == "postgresql":
+        await db.execute("SELECT id FROM rc_message WHERE id = {} FOR NO KEY UPDATE", message)
     rows = await db.fetch("SELECT state, attempts FROM rc_outbox WHERE message_id = {}", message)
     states = {r["state"] for r in rows}
     if "failed" in states:
