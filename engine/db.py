@@ -8,6 +8,7 @@ checked and quoted with ``engine.identifiers.quote``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,20 +155,18 @@ class Database:
         SQLite, which runs in this process, they are run one after the other.
         """
         if self.dialect == "postgresql":
-            parts = [f"parent AS ({parent})"] + [
-                f"child{i} AS ({sql.replace(ROW_ID, '(SELECT id FROM parent)')})" for i, (sql, _) in enumerate(children)]
             values = [*args, *(value for _, child_args in children for value in child_args)]
-            rows = await self.fetch(f"WITH {', '.join(parts)} SELECT id FROM parent", *values)
+            rows = await self.fetch(_family(parent, tuple(sql for sql, _ in children)), *values)
             return int(rows[0]["id"])
         row_id = int((await self.fetch(parent, *args))[0]["id"])
         for sql, child_args in children:
-            pieces = sql.split(ROW_ID)
+            statement, before_each = _with_row_id(sql)
             given = iter(child_args)
             values = []
-            for piece in pieces[:-1]:
-                values += [next(given) for _ in range(piece.count("{}"))] + [row_id]
+            for count in before_each:
+                values += [next(given) for _ in range(count)] + [row_id]
             values += list(given)
-            await self.execute("{}".join(pieces), *values)
+            await self.execute(statement, *values)
         return row_id
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -241,6 +240,22 @@ class _Transaction(PostgresTransaction):
             finally:
                 self.engine.current_transaction.reset(self.context)
         return exception is None
+
+
+@functools.lru_cache(maxsize=1024)
+def _family(parent: str, children: tuple[str, ...]) -> str:
+    """``Database.insert_family``'s one statement on PostgreSQL (a data-modifying ``WITH``)."""
+    parts = [f"parent AS ({parent})"] + [
+        f"child{i} AS ({sql.replace(ROW_ID, '(SELECT id FROM parent)')})" for i, sql in enumerate(children)]
+    return f"WITH {', '.join(parts)} SELECT id FROM parent"
+
+
+@functools.lru_cache(maxsize=1024)
+def _with_row_id(sql: str) -> tuple[str, tuple[int, ...]]:
+    """A child of ``Database.insert_family`` on SQLite: the statement with a placeholder where
+    ``ROW_ID`` stood, and how many of the given values come before each of those."""
+    pieces = sql.split(ROW_ID)
+    return "{}".join(pieces), tuple(piece.count("{}") for piece in pieces[:-1])
 
 
 def _without_password(url: str) -> str:

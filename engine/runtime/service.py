@@ -9,6 +9,7 @@ with their audit events in one transaction. Refusals raise a ``ServiceError``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -276,21 +277,13 @@ class Runtime:
             state["cancelled_at"] = None
             state["fields"] = {f.name: codec.to_json(f.name, fields.get(f.name)) for f in template.fields}
             state["actions"] = {a.name: "pending" for a in first.actions}
-            names = list(fields)
             children: list[tuple[str, list[Any]]] = [(
-                f"INSERT INTO {quote(extension_table(template.name))} "
-                f"({', '.join(quote(n) for n in ['work_order_id', *names])}) "
-                f"VALUES ({', '.join([ROW_ID, *('{}' for _ in names)])})",
-                [codec.to_storage(n, v) for n, v in fields.items()])]
+                _fields_insert(template.name, tuple(fields)), [codec.to_storage(n, v) for n, v in fields.items()])]
             if first.actions:
-                children.append((
-                    "INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
-                    + ", ".join(f"({ROW_ID}, {{}}, {{}}, 1, 'pending')" for _ in first.actions),
-                    [value for action in first.actions for value in (first.name, action.name)]))
+                children.append((_actions_insert(len(first.actions)),
+                                 [value for action in first.actions for value in (first.name, action.name)]))
             children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1, moment))
-            order_id = await self.db.insert_family(
-                f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in row)}) "
-                f"VALUES ({', '.join('{}' for _ in row)}) RETURNING id", list(row.values()), children)
+            order_id = await self.db.insert_family(_order_insert(tuple(row)), list(row.values()), children)
             if idempotency_key is not None:
                 await self.db.execute(
                     "INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) VALUES ({}, {}, {}, {})",
@@ -313,9 +306,14 @@ class Runtime:
         return await self.get(actor, found) if found is not None else None
 
     async def _next_number(self, template: ResolvedTemplate) -> str:
+        counter = f"number:{template.name}"
+        # an UPDATE, cheaper than the upsert; the upsert only for a template's first number
         value = await self.db.fetch_value(
-            "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
-            "SET value = rc_counter.value + 1 RETURNING value", f"number:{template.name}", template.start)
+            "UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value", counter)
+        if value is None:
+            value = await self.db.fetch_value(
+                "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
+                "SET value = rc_counter.value + 1 RETURNING value", counter, template.start)
         return f"{template.prefix}{int(value):0{template.digits}d}"
 
     async def _core_values(self, data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -685,3 +683,25 @@ class Runtime:
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+# The statements of a create, built once per shape (and kept as the same string objects, whose
+# hash Python then keeps, for the statement caches keyed by SQL text).
+
+@functools.lru_cache(maxsize=256)
+def _order_insert(columns: tuple[str, ...]) -> str:
+    return (f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in columns)}) "
+            f"VALUES ({', '.join('{}' for _ in columns)}) RETURNING id")
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields_insert(template: str, names: tuple[str, ...]) -> str:
+    return (f"INSERT INTO {quote(extension_table(template))} "
+            f"({', '.join(quote(n) for n in ['work_order_id', *names])}) "
+            f"VALUES ({', '.join([ROW_ID, *('{}' for _ in names)])})")
+
+
+@functools.lru_cache(maxsize=64)
+def _actions_insert(count: int) -> str:
+    return ("INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
+            + ", ".join(f"({ROW_ID}, {{}}, {{}}, 1, 'pending')" for _ in range(count)))

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+import msgspec
+
 from ..compile.spec import extension_table
 from ..db import ROW_ID, Database
 from ..errors import Conflict, NotFound
@@ -229,20 +231,26 @@ class Change:
 
 _EVENT = ("INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, "
           "version) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})")
+_EVENT_OF_NEW_ORDER = _EVENT.replace("VALUES ({}, ", f"VALUES ({ROW_ID}, ", 1)
 
 
 async def insert_event(db: Database, order_id: int, actor_id: int | None, kind: str, before: dict[str, Any],
                        after: dict[str, Any], source: str | None, definition_version: str, version: int,
                        moment: dt.datetime) -> None:
-    await db.execute(_EVENT, order_id, actor_id, kind, moment, json.dumps(before), json.dumps(after), source,
+    await db.execute(_EVENT, order_id, actor_id, kind, moment, _json(before), _json(after), source,
                      definition_version, version)
 
 
 def event_insert(actor_id: int | None, kind: str, before: dict[str, Any], after: dict[str, Any], source: str | None,
                  definition_version: str, version: int, moment: dt.datetime) -> tuple[str, list[Any]]:
     """The audit event of an order not yet inserted, as a child of ``Database.insert_family``."""
-    return (_EVENT.replace("VALUES ({}, ", f"VALUES ({ROW_ID}, ", 1),
-            [actor_id, kind, moment, json.dumps(before), json.dumps(after), source, definition_version, version])
+    return (_EVENT_OF_NEW_ORDER,
+            [actor_id, kind, moment, _json(before), _json(after), source, definition_version, version])
+
+
+def _json(value: dict[str, Any]) -> str:
+    """An event's ``before`` or ``after`` as JSON text (msgspec: several times faster than ``json``)."""
+    return msgspec.json.encode(value).decode()
 
 
 def replay(events: list[dict[str, Any]]) -> dict[str, Any]:
