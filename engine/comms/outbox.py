@@ -16,11 +16,12 @@ LOCKED``, so any number of workers claim distinct rows; on SQLite the single wri
 makes the ``UPDATE ... RETURNING`` atomic. A worker that dies while sending leaves a
 lease that expires (``lease`` seconds); another worker then sends the row again with
 the same Message-ID. Without SMTP settings nothing is claimed: mail waits, never lost.
-After each outcome the thread message's ``delivery_state`` is brought up to date
-(queued, retrying, sent, failed). A delivery the far side accepted while the database is
-out of reach is recorded as soon as it is back (tried for up to half the lease), so a
-database outage sends nothing twice; only a worker killed between the far side's
-acceptance and that record leaves a mail to be sent again (at-least-once).
+Each outcome is recorded in one statement, committed on its own, before the next
+delivery goes out (a thread message's delivery state is read from its rows when the
+thread is shown: ``engine.comms.thread``). A delivery the far side accepted while the
+database is out of reach is recorded as soon as it is back (tried for up to half the
+lease), so a database outage sends nothing twice; only a worker killed between the far
+side's acceptance and that record leaves a mail to be sent again (at-least-once).
 
 Files a mail carries are read from the worker's file store (``storage``) while the mail
 is made: a worker without one leaves such mail for another round (a temporary failure),
@@ -181,7 +182,7 @@ class OutboxWorker:
                 "SELECT id FROM rc_outbox WHERE state = 'pending' AND next_attempt_at <= {} "
                 f"AND kind IN ({', '.join('{}' for _ in kinds)}) "
                 "AND (claimed_until IS NULL OR claimed_until < {}) ORDER BY next_attempt_at, id LIMIT {}"
-                f"{lock}) RETURNING id, kind, payload, attempts, message_id",
+                f"{lock}) RETURNING id, kind, payload, attempts",
                 self.name, until, moment, *kinds, moment, self.batch)
 
     async def _record(self, row: dict[str, Any], error: str | None, permanent: bool) -> str:
@@ -199,15 +200,14 @@ class OutboxWorker:
         pause = 0.2
         while True:
             try:
-                async with self.db.transaction():
-                    updated = await self.db.fetch(
-                        "UPDATE rc_outbox SET state = {}, attempts = {}, last_error = {}, sent_at = {}, "
-                        "next_attempt_at = {}, claimed_by = NULL, claimed_until = NULL "
-                        "WHERE id = {} AND claimed_by = {} RETURNING id",
-                        state, attempts, (error or "")[:1000] or None, moment if error is None else None,
-                        moment + dt.timedelta(seconds=delay) if state == "pending" else moment, row["id"], self.name)
-                    if updated and row["message_id"] is not None:
-                        await update_delivery_state(self.db, int(row["message_id"]))
+                # one statement, committed on its own: the shortest time between the far side's
+                # acceptance and its record (a worker killed in between sends the mail again)
+                await self.db.execute(
+                    "UPDATE rc_outbox SET state = {}, attempts = {}, last_error = {}, sent_at = {}, "
+                    "next_attempt_at = {}, claimed_by = NULL, claimed_until = NULL "
+                    "WHERE id = {} AND claimed_by = {}",
+                    state, attempts, (error or "")[:1000] or None, moment if error is None else None,
+                    moment + dt.timedelta(seconds=delay) if state == "pending" else moment, row["id"], self.name)
                 return outcome
             except Exception as exc:
                 # A delivery the far side accepted is recorded whatever it takes, within half the
@@ -219,28 +219,6 @@ class OutboxWorker:
                          f"recording that in {pause:.1f} s")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
-
-
-async def update_delivery_state(db: Database, message: int) -> None:
-    """The thread message's ``delivery_state`` from its mails: failed, retrying, queued or sent.
-
-    On PostgreSQL the message's row is locked first: two workers recording two mails of one
-    message at the same moment would each read the other's mail as still pending and both
-    leave the message "queued". Locked, the second reads after the first has committed.
-    """
-    if db.dialect == "postgresql":
-        await db.execute("SELECT id FROM rc_message WHERE id = {} FOR NO KEY UPDATE", message)
-    rows = await db.fetch("SELECT state, attempts FROM rc_outbox WHERE message_id = {}", message)
-    states = {r["state"] for r in rows}
-    if "failed" in states:
-        summary = "failed"
-    elif any(r["state"] == "pending" and r["attempts"] > 0 for r in rows):
-        summary = "retrying"
-    elif "pending" in states:
-        summary = "queued"
-    else:
-        summary = "sent"
-    await db.execute("UPDATE rc_message SET delivery_state = {} WHERE id = {}", summary, message)
 
 
 def _text(value: Any) -> bytes:

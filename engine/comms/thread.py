@@ -37,6 +37,22 @@ MAX_BODY = 100_000
 KINDS = ("comment", "reply", "follow_up")
 
 
+DELIVERY_STATES = ("sent", "queued", "retrying", "failed")
+"""A message's delivery, from its mails: the worst of theirs (a failed one makes it failed, ...)."""
+
+_DELIVERY = ("SELECT MAX(CASE WHEN o.state = 'failed' THEN 3 WHEN o.state = 'pending' AND o.attempts > 0 THEN 2 "
+             "WHEN o.state = 'pending' THEN 1 ELSE 0 END) FROM rc_outbox o WHERE o.message_id = m.id")
+"""The index in ``DELIVERY_STATES`` of a message's delivery, read from its outbox rows when
+the thread is shown: the outbox worker then records each mail in one statement of its own."""
+
+
+def _delivery_state(made: str | None, worst: int | None) -> str | None:
+    """``None`` for a message that went out by no mail; else what its mails say (as made, while it has none)."""
+    if made is None:
+        return None
+    return DELIVERY_STATES[int(worst)] if worst is not None else made
+
+
 def _check_body(body: Any, errors: list[dict[str, str]]) -> str:
     if not isinstance(body, str) or not body.strip():
         errors.append({"field": "body", "message": "write something"})
@@ -69,8 +85,8 @@ class Messages:
 
     async def _rows(self, actor: Actor, order: Order, only: int | None = None) -> list[dict[str, Any]]:
         sql = ("SELECT m.id, m.kind, m.body, m.client_viewable, m.headers, m.delivery_state, m.created_at, "
-               "u.login AS author FROM rc_message m LEFT JOIN rc_user u ON u.id = m.author_id "
-               "WHERE m.work_order_id = {}")
+               f"u.login AS author, ({_DELIVERY}) AS delivery FROM rc_message m "
+               "LEFT JOIN rc_user u ON u.id = m.author_id WHERE m.work_order_id = {}")
         args: list[Any] = [order.id]
         if not actor.is_staff:
             sql += " AND m.client_viewable = {}"
@@ -88,7 +104,7 @@ class Messages:
                 "client_viewable": bool(row["client_viewable"]), "created_at": to_json_time(row["created_at"]),
                 "to": list(headers.get("to") or []), "subject": headers.get("subject"),
                 "from": headers.get("from"),  # received mail (kind ``email``): the sender's address
-                "delivery_state": row["delivery_state"],
+                "delivery_state": _delivery_state(row["delivery_state"], row["delivery"]),
                 "attachments": [{**f, "download": f"/api/attachments/{f['id']}"} for f in files.get(int(row["id"]), [])],
             })
         return out

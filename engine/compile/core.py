@@ -126,6 +126,8 @@ CORE_TABLES: tuple[T, ...] = (
         C(name="body", type="text", nullable=False, default=""),
         C(name="client_viewable", type="boolean", nullable=False, default=False),
         C(name="headers", type="json"),
+        # "queued" when mail went out for the message, else NULL; how its mails fared is read
+        # from their rc_outbox rows (engine.comms.thread), not kept here
         C(name="delivery_state", type="varchar(20)"),
         _now("created_at"),
     ), indexes=(I(name="rc_message_order", columns=("work_order_id", "created_at")),)),
