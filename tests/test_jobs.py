@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from engine.automation.jobs import JobWorker, enqueue
+from engine.automation.jobs import DEAD_HANDLERS, JobWorker, enqueue
 from engine.errors import Conflict
 from engine.runtime.state import now
 from tests.runtime_helpers import Env, tmp_env  # noqa: F401 - fixtures
@@ -296,3 +296,33 @@ async def test_a_job_that_meets_a_concurrent_change_runs_again_at_once(tmp_env: 
     worker = JobWorker(env.rt, kinds={"always": always}, clock=clock)
     await enqueue(env.db, "always", "a", clock.moment, {})
     assert (await worker.run_once()).retrying == 1 and len(calls) == 4  # then the usual backoff
+
+
+async def test_a_dead_letter_handler_commits_with_the_dead_lettering_or_not_at_all(tmp_env: Any) -> None:
+    """``when_dead``: what a kind does once its job is dead-lettered runs in one transaction with
+    it; when that fails too, the job is dead-lettered without it, and the worker says so."""
+    env: Env = await tmp_env(WORKSPACE)
+    clock = Clock(now())
+    said: list[str] = []
+
+    async def failing(runtime: Any, payload: dict[str, Any]) -> None:
+        raise ConnectionError("down")
+
+    async def finish(runtime: Any, payload: dict[str, Any], error: str) -> None:
+        await runtime.db.execute("INSERT INTO rc_counter (name, value) VALUES ({}, 1)",
+                                 f"ran:after {payload['n']}: {error}")
+        if payload["n"] == 2:
+            raise RuntimeError("the handler fails too")
+
+    DEAD_HANDLERS["doomed"] = finish
+    try:
+        worker = JobWorker(env.rt, kinds={"doomed": failing}, clock=clock, max_attempts=1, say=said.append)
+        await enqueue(env.db, "doomed", "one", clock.moment, {"n": 1})
+        await enqueue(env.db, "doomed", "two", clock.moment, {"n": 2})
+        assert (await worker.run_once()).dead == 2
+    finally:
+        del DEAD_HANDLERS["doomed"]
+    assert {key: job["state"] for key, job in (await jobs(env)).items()} == {"one": "dead", "two": "dead"}
+    assert await notes(env) == ["ran:after 1: ConnectionError: down"]  # the second one's insert rolled back
+    assert any("what follows its dead-lettering failed: RuntimeError: the handler fails too" in line
+               for line in said), said

@@ -480,3 +480,41 @@ async def test_an_escalation_during_a_reply_sees_the_reply(tmp_env: Any) -> None
     row = await sla(env, number)
     assert "first_response" not in row["sla_clock"] and row["sla_state"] == "running", row
     assert await events(env, number, "sla_warning", "sla_breach") == []
+
+
+async def test_an_escalation_dead_lettered_fires_its_levels_without_their_actions_and_the_sla_goes_on(
+        tmp_env: Any) -> None:
+    """An on_warning action that fails at every attempt used to leave the order `escalating`
+    for good once its job was dead-lettered: no event of the warning, and its later levels
+    never fired. Now the dead-lettering fires the levels that were due, without their
+    actions and with the error in their events, and the breach after it fires as usual."""
+    failing = WORKSPACE["defs.yaml"].replace('- comment: {text: "{{ number }} is due soon"}', "- assign: {user: gone}")
+    assert failing != WORKSPACE["defs.yaml"]
+    env: Env = await tmp_env({**WORKSPACE, "defs.yaml": failing})
+    clock = Clock(MONDAY)
+    env.rt.sla.clock = clock
+    worker = Worker(env.rt, outbox=False, clock=clock)
+    number = await create(env, tier="gold")  # first response: warning 10:30, breach 11:00
+    clock.moment = at("2026-03-02T10:31")
+    attempts = 0
+    while attempts < 10:
+        report = await worker.run_once()
+        attempts += 1
+        if report.jobs.dead:
+            break
+        assert await events(env, number, "sla_warning") == []  # each failed attempt rolled back
+        assert (await sla(env, number))["sla_state"] == "escalating"
+        clock.moment += dt.timedelta(minutes=10)  # past the backoff of the next attempt
+    assert attempts == 5  # the job worker's max_attempts
+    warnings = await events(env, number, "sla_warning")
+    assert [(e["after"]["sla"]["target"], e["after"]["sla"]["actions_failed"]) for e in warnings] == [
+        ("first_response", "ActionFailed: assign: no active staff user gone")]
+    assert await events(env, number, "sla_breach") == []  # due at 11:00, after the job was queued
+    assert (await sla(env, number))["sla_state"] == "running"
+    await worker.run_once()  # the sweep finds the breach due, its job fires it with its actions
+    breaches = await events(env, number, "sla_breach")
+    assert [e["after"]["sla"]["target"] for e in breaches] == ["first_response"]
+    assert "actions_failed" not in breaches[0]["after"]["sla"]
+    assert (await env.rt.get(await env.actor("max"), number))["priority"] == "urgent"
+    dead = await env.db.fetch("SELECT state, last_error FROM rc_job WHERE state = 'dead'")
+    assert len(dead) == 1 and "no active staff user gone" in dead[0]["last_error"]

@@ -14,7 +14,9 @@ order commits meanwhile), recorded as an audit event ``sla_warning`` / ``sla_bre
 (a ``Change`` saved through ``Runtime._save``, so rules react), and the SLA's
 ``on_warning`` / ``on_breach`` actions run once for it (``actions.apply_actions``). A
 worker killed in the middle commits none of it; the job runs again elsewhere. A failing
-action rolls the escalation back and the job is retried (then dead-lettered).
+action rolls the escalation back and the job is retried; once it is dead-lettered, the
+levels that were due are fired without their actions, the error noted in their events
+(``escalation_failed``), so the order's later levels are not held up.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import NotFound
 from ..runtime.fields import to_json_time
 from ..runtime.state import Change, load_order
 from .actions import apply_actions
-from .jobs import enqueue_many, job_kind, tick
+from .jobs import enqueue_many, job_kind, tick, when_dead
 from .sla import _time, policies_of, read_clock, summary, write_clock
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ async def sweep(runtime: Runtime, moment: dt.datetime, batch: int = SWEEP_BATCH)
         if not rows:
             return 0
         await enqueue_many(db, [(JOB_KIND, f"sla:{row['id']}:{to_json_time(row['sla_next_at'])}", moment,
-                                 {"order": row["number"]}) for row in rows])
+                                 {"order": row["number"], "at": to_json_time(moment)}) for row in rows])
         await db.execute(
             f"UPDATE rc_work_order SET sla_state = 'escalating' WHERE id IN ({', '.join('{}' for _ in rows)})",
             *(row["id"] for row in rows))
@@ -69,8 +71,23 @@ async def escalate(runtime: Runtime, payload: dict[str, Any]) -> None:
     await fire_due(runtime, str(payload["order"]))
 
 
-async def fire_due(runtime: Runtime, number: str, moment: dt.datetime | None = None) -> list[tuple[str, str]]:
-    """Fire what is due on order ``number`` at ``moment`` (default: now); returns the (target, level) fired."""
+@when_dead(JOB_KIND)
+async def escalation_failed(runtime: Runtime, payload: dict[str, Any], error: str) -> None:
+    """The escalation failed at every attempt (an action that keeps failing): fire the levels
+    that were due when it was queued without their actions, with the error in their events,
+    so that the order's SLA goes on (its later levels fire as usual) instead of waiting in
+    ``escalating`` for good."""
+    at = _time(payload.get("at"))
+    await fire_due(runtime, str(payload["order"]), at, failed=error)
+
+
+async def fire_due(runtime: Runtime, number: str, moment: dt.datetime | None = None, *,
+                   failed: str | None = None) -> list[tuple[str, str]]:
+    """Fire what is due on order ``number`` at ``moment`` (default: now); returns the (target, level) fired.
+
+    ``failed``: the error of an escalation that failed at every attempt; the levels are then
+    fired without their actions, and their events carry it as ``actions_failed``.
+    """
     moment = moment or runtime.sla.clock()
     db = runtime.db
     lock = " FOR NO KEY UPDATE" if db.dialect == "postgresql" else ""  # as an UPDATE of the order takes
@@ -100,12 +117,15 @@ async def fire_due(runtime: Runtime, number: str, moment: dt.datetime | None = N
         return []
     change = Change(order, None, runtime.workspace.fingerprint)
     for target, level, due in fired:
-        change.events.append((f"sla_{level}", {}, {"sla": {"name": policy.name, "target": target, "level": level,
-                                                           "due_at": due}},
-                              f"sla {policy.name} {level} ({target})"))
+        note: dict[str, Any] = {"name": policy.name, "target": target, "level": level, "due_at": due}
+        if failed is not None:
+            note["actions_failed"] = failed
+        change.events.append((f"sla_{level}", {}, {"sla": note}, f"sla {policy.name} {level} ({target})"))
     await runtime._save(change)
     for target, level, _ in fired:
         metrics.SLA_ESCALATIONS.inc(level)
+        if failed is not None:
+            continue
         actions = policy.sla.on_warning if level == "warning" else policy.sla.on_breach
         if actions:
             await apply_actions(runtime, number, actions, source=f"sla {policy.name} {level} ({target})")

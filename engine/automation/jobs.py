@@ -48,9 +48,14 @@ JobHandler = Callable[["Runtime", dict[str, Any]], Awaitable[None]]
 """Does a job's work inside the worker's open transaction; raising rolls it back (and retries)."""
 Tick = Callable[["Runtime", dt.datetime], Awaitable[None]]
 """Called once per worker round with the current time; enqueues what has become due."""
+DeadHandler = Callable[["Runtime", dict[str, Any], str], Awaitable[None]]
+"""Called with a job's payload and last error when the job is dead-lettered, in one transaction
+with the dead-lettering; raising leaves the job dead without it (see ``when_dead``)."""
 
 JOB_KINDS: dict[str, JobHandler] = {}
 """Handlers by job kind (filled by ``job_kind``)."""
+DEAD_HANDLERS: dict[str, DeadHandler] = {}
+"""What to do when a job of a kind is dead-lettered (filled by ``when_dead``)."""
 TICKS: list[Tick] = []
 """Called once per worker round, in order."""
 
@@ -67,6 +72,21 @@ def job_kind(name: str) -> Callable[[JobHandler], JobHandler]:
         if known is not None and known is not handler and known.__qualname__ != handler.__qualname__:
             raise ValueError(f"job kind {name!r} is already handled by {known.__qualname__}")
         JOB_KINDS[name] = handler
+        return handler
+
+    return register
+
+
+def when_dead(name: str) -> Callable[[DeadHandler], DeadHandler]:
+    """Register the decorated coroutine function to run when a job of kind ``name`` is dead-lettered.
+
+    A kind whose work must not just stop (an SLA escalation that left its order waiting)
+    finishes what it can there. It runs in one transaction with the dead-lettering; if it
+    raises too, the job is dead-lettered without it and the worker says so.
+    """
+
+    def register(handler: DeadHandler) -> DeadHandler:
+        DEAD_HANDLERS[name] = handler
         return handler
 
     return register
@@ -204,9 +224,8 @@ class JobWorker:
                 handler = self.kinds.get(str(job["kind"]))
                 if handler is None:
                     raise _Failed(f"no handler for job kind {job['kind']!r} in this worker")
-                payload = json.loads(job["payload"]) if isinstance(job["payload"], str) else dict(job["payload"] or {})
                 try:
-                    await handler(self.runtime, payload)
+                    await handler(self.runtime, _payload(job))
                 except _Failed:
                     raise
                 except Conflict as exc:
@@ -224,11 +243,30 @@ class JobWorker:
         attempts = int(job["attempts"])
         dead = permanent or attempts >= self.max_attempts
         delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-        async with self.db.transaction():
-            await self.db.execute(
-                "UPDATE rc_job SET state = {}, last_error = {}, run_at = {}, claimed_until = NULL "
-                "WHERE id = {} AND claimed_by = {} AND state = 'pending'",
-                "dead" if dead else "pending", error, self.clock() + dt.timedelta(seconds=0 if dead else delay),
-                job["id"], self.name)
+        on_dead = DEAD_HANDLERS.get(str(job["kind"])) if dead else None
+
+        async def mark(with_handler: bool) -> None:
+            async with self.db.transaction():
+                marked = await self.db.fetch(
+                    "UPDATE rc_job SET state = {}, last_error = {}, run_at = {}, claimed_until = NULL "
+                    "WHERE id = {} AND claimed_by = {} AND state = 'pending' RETURNING id",
+                    "dead" if dead else "pending", error, self.clock() + dt.timedelta(seconds=0 if dead else delay),
+                    job["id"], self.name)
+                if marked and with_handler and on_dead is not None:
+                    await on_dead(self.runtime, _payload(job), error)
+
+        try:
+            await mark(with_handler=True)
+        except Exception as exc:  # noqa: BLE001 - the dead-letter handler failed: dead-letter without it
+            if on_dead is None:
+                raise
+            self.say(f"job {job['kind']} #{job['id']}: what follows its dead-lettering failed: "
+                     f"{type(exc).__name__}: {exc}"[:1000])
+            await mark(with_handler=False)
         self.say(f"job {job['kind']} #{job['id']} {'dead-lettered' if dead else 'will be retried'}: {error}")
         return "dead" if dead else "retrying"
+
+
+def _payload(job: dict[str, Any]) -> dict[str, Any]:
+    value = job["payload"]
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
