@@ -2,7 +2,8 @@
 
 An agent opens an order, picks a comment template (htmx fills the text), attaches a
 file, sends the reply; the thread lists the file, and downloading it gives the same
-bytes, served as an attachment.
+bytes, served as an attachment. And a form sent in the moment before htmx has loaded
+keeps what was typed.
 """
 
 from __future__ import annotations
@@ -61,3 +62,31 @@ def test_reply_with_a_file_and_download_it(site: tuple[str, Path], browser: Any,
     assert answer.headers["content-disposition"].startswith('attachment; filename="Lieferschein WO-00001.pdf"')
     assert answer.headers["content-type"] == "application/pdf"
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_form_sent_before_htmx_has_loaded_keeps_what_was_typed(site: tuple[str, Path], browser: Any) -> None:
+    """htmx's forms name no method or action: sent by the browser before htmx has taken over the
+    page, such a form asked for the page itself, with what was typed in the address, and lost
+    it. The page now holds it back until htmx is there; the next click sends it through htmx."""
+    base, _ = site
+    page = browser.new_page(locale="en-GB")
+    page.set_default_timeout(15_000)
+    sign_in(page, base, "anna.gruber", "/new/customer_order")
+    held: list[Any] = []
+    page.route("**/vendor/htmx.min.js*", lambda route: held.append(route))  # htmx comes when let through
+    page.goto(base + "/new/customer_order", wait_until="commit")
+    page.wait_for_selector("#new-form button[type=submit]")
+    page.fill("#new-title", "Typed before htmx")
+    # the form's required fields stay empty: the browser's own check must not stop the sending here
+    page.evaluate("document.getElementById('new-form').noValidate = true")
+    page.click("#new-form button[type=submit]")
+    page.wait_for_timeout(500)  # time for the browser to leave the page, as it did
+    assert page.url == base + "/new/customer_order"
+    assert page.input_value("#new-title") == "Typed before htmx"
+    assert held, "the page asked for htmx"
+    for route in held:
+        route.continue_()
+    page.wait_for_load_state("load")
+    page.wait_for_function("window.htmx !== undefined")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/new/customer_order")):
+        page.click("#new-form button[type=submit]")
