@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.db import Database
 from engine.runtime.actors import GENERATION, hash_password, token_hash, verify_password
-from engine.runtime.fields import as_utc
+from engine.runtime.fields import as_utc, to_json_time
 
 SESSION_COOKIE = "routecard_session"
 SESSION_AGE = dt.timedelta(days=14)
@@ -38,8 +38,6 @@ class Session:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
 
 
 async def open_session(db: Database, user_id: int) -> Session:
@@ -79,8 +77,7 @@ async def list_tokens(db: Database, user_id: int) -> list[dict[str, Any]]:
         "SELECT id, name, created_at, last_used_at, expires_at FROM rc_api_token WHERE user_id = {} ORDER BY id",
         user_id)
     return [{"id": int(r["id"]), "name": r["name"],
-             **{k: as_utc(r[k]).isoformat() if r[k] is not None else None
-                for k in ("created_at", "last_used_at", "expires_at")}} for r in rows]
+             **{k: to_json_time(r[k]) for k in ("created_at", "last_used_at", "expires_at")}} for r in rows]
 
 
 async def revoke_token(db: Database, user_id: int, token: int) -> bool:

@@ -237,7 +237,7 @@ _EVENT_OF_NEW_ORDER = _EVENT.replace("VALUES ({}, ", f"VALUES ({ROW_ID}, ", 1)
 async def insert_event(db: Database, order_id: int, actor_id: int | None, kind: str, before: dict[str, Any],
                        after: dict[str, Any], source: str | None, definition_version: str, version: int,
                        moment: dt.datetime) -> None:
-    await db.execute(_EVENT, order_id, actor_id, kind, moment, _json(before), _json(after), source,
+    await db.execute(_EVENT, order_id, actor_id, kind, moment, _event_json(before), _event_json(after), source,
                      definition_version, version)
 
 
@@ -245,10 +245,10 @@ def event_insert(actor_id: int | None, kind: str, before: dict[str, Any], after:
                  definition_version: str, version: int, moment: dt.datetime) -> tuple[str, list[Any]]:
     """The audit event of an order not yet inserted, as a child of ``Database.insert_family``."""
     return (_EVENT_OF_NEW_ORDER,
-            [actor_id, kind, moment, _json(before), _json(after), source, definition_version, version])
+            [actor_id, kind, moment, _event_json(before), _event_json(after), source, definition_version, version])
 
 
-def _json(value: dict[str, Any]) -> str:
+def _event_json(value: dict[str, Any]) -> str:
     """An event's ``before`` or ``after`` as JSON text (msgspec: several times faster than ``json``)."""
     return msgspec.json.encode(value).decode()
 
