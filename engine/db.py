@@ -111,10 +111,7 @@ class Database:
         NUL character is refused (``Invalid``) on both databases alike: PostgreSQL cannot
         store it, and SQLite would.
         """
-        for arg in args:
-            if isinstance(arg, str) and "\x00" in arg:
-                raise Invalid("text may not contain the NUL character (U+0000)",
-                              [{"field": "request", "message": "text may not contain the NUL character (U+0000)"}])
+        _refuse_nul(args)
         query = self._compile(sql)
         engine: Any = self.engine
         current = engine.current_transaction.get()
@@ -124,7 +121,9 @@ class Database:
             else:
                 rows = await engine._run_in_new_connection(query, list(args))
             return rows
-        if current is not None:
+        if isinstance(current, _Transaction):
+            records = await (await current.begun()).fetch(query, *args)
+        elif current is not None:
             records = await current.connection.fetch(query, *args)
         elif engine.pool is not None:
             async with engine.pool.acquire() as connection:
@@ -145,18 +144,42 @@ class Database:
         """Run one statement that returns nothing of interest."""
         await self.fetch(sql, *args)
 
+    async def defer(self, sql: str, *args: Any) -> None:
+        """Run one statement whose result nobody reads, as late as it may run.
+
+        In a transaction on PostgreSQL it is sent with the transaction's next statement, or
+        at its end; a transaction with nothing else to send sends it alone, without BEGIN
+        and COMMIT (one statement is atomic by itself): two round trips to the server fewer.
+        Its errors are raised there, by that statement or by the end of the ``async with``;
+        a transaction left by an exception before then never sends it. Anywhere else it
+        runs at once, as ``execute``.
+        """
+        current = self.engine.current_transaction.get()
+        if isinstance(current, _Transaction):
+            _refuse_nul(args)
+            current.defer(self._compile(sql), args)
+        else:
+            await self.execute(sql, *args)
+
     async def insert_family(self, parent: str, args: Sequence[Any],
-                            children: Sequence[tuple[str, Sequence[Any]]]) -> int:
+                            children: Sequence[tuple[str, Sequence[Any]]], *, row_id: int | None = None) -> int:
         """Insert a row and rows referring to it; return the row's id.
 
         ``parent`` is an ``INSERT ... RETURNING id``; each child an ``INSERT`` whose SQL
         writes ``ROW_ID`` where the new id goes. On PostgreSQL all of them are one statement
         (data-modifying ``WITH``), one round trip to the server instead of one per row; on
         SQLite, which runs in this process, they are run one after the other.
+
+        On PostgreSQL, a ``row_id`` taken beforehand (``nextval`` of the table's sequence,
+        and among the parent's values) lets the statement wait as ``defer`` says.
         """
         if self.dialect == "postgresql":
             values = [*args, *(value for _, child_args in children for value in child_args)]
-            rows = await self.fetch(_family(parent, tuple(sql for sql, _ in children)), *values)
+            statement = _family(parent, tuple(sql for sql, _ in children))
+            if row_id is not None:
+                await self.defer(statement, *values)
+                return row_id
+            rows = await self.fetch(statement, *values)
             return int(rows[0]["id"])
         row_id = int((await self.fetch(parent, *args))[0]["id"])
         for sql, child_args in children:
@@ -207,8 +230,22 @@ async def _keep_session(connection: Any) -> None:
     """The pool's reset: nothing to undo (see ``Database.start_pool``)."""
 
 
+def _refuse_nul(args: Sequence[Any]) -> None:
+    for arg in args:
+        if isinstance(arg, str) and "\x00" in arg:
+            raise Invalid("text may not contain the NUL character (U+0000)",
+                          [{"field": "request", "message": "text may not contain the NUL character (U+0000)"}])
+
+
 class _Transaction(PostgresTransaction):
-    """piccolo's PostgreSQL transaction, ended whatever its COMMIT or ROLLBACK raises.
+    """piccolo's PostgreSQL transaction, begun when first used and ended whatever its COMMIT or
+    ROLLBACK raises.
+
+    BEGIN is sent just before the transaction's first statement (``Database.fetch`` asks for
+    ``begun``), and statements given to ``Database.defer`` wait for the next one or the end: a
+    transaction that comes to send one statement only sends it alone, and one that sends none
+    sends nothing. Statements must go through ``Database``: piccolo's own queries would run on
+    ``connection`` outside the transaction while it has not begun.
 
     piccolo hands the connection back and forgets the transaction only when COMMIT or
     ROLLBACK succeeds. When the database goes away under a transaction, ROLLBACK fails on the
@@ -220,16 +257,54 @@ class _Transaction(PostgresTransaction):
     ends); the error that caused it propagates.
     """
 
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:  # the transaction already open (piccolo's own too)
+            return self._parent
+        self._started = False
+        self._deferred: list[tuple[str, Sequence[Any]]] = []
+        self.connection = await self.get_connection()  # type: ignore[no-untyped-call]
+        self.transaction = self.connection.transaction()
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    def defer(self, query: str, args: Sequence[Any]) -> None:
+        self._deferred.append((query, args))
+
+    async def begun(self) -> Any:
+        """The transaction's connection, with BEGIN and the deferred statements sent."""
+        if not self._started:
+            await self.begin()  # type: ignore[no-untyped-call]
+            self._started = True
+        while self._deferred:
+            query, args = self._deferred.pop(0)
+            await self.connection.execute(query, *args)
+        return self.connection
+
+    async def _end(self) -> None:
+        if not self._started and len(self._deferred) == 1:
+            query, args = self._deferred.pop()
+            await self.connection.execute(query, *args)  # alone: atomic without BEGIN
+        elif self._started or self._deferred:
+            await self.begun()
+            await self.commit()  # type: ignore[no-untyped-call]
+        self._committed = True
+
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
         if self._parent:
             return exception is None
         try:
             if exception is not None:
-                if not self._rolled_back:
+                if self._started and not self._rolled_back:
                     with contextlib.suppress(Exception):
                         await self.rollback()  # type: ignore[no-untyped-call]
             elif not self._committed and not self._rolled_back:
-                await self.commit()  # type: ignore[no-untyped-call]
+                try:
+                    await self._end()
+                except BaseException:
+                    if self._started:
+                        with contextlib.suppress(Exception):
+                            await self.rollback()  # type: ignore[no-untyped-call]
+                    raise
         finally:
             try:
                 if self.engine.pool:

@@ -248,12 +248,15 @@ class Runtime:
     async def _insert(self, actor: Actor, template: ResolvedTemplate, queue: ResolvedQueue, first: ResolvedStep,
                       core: dict[str, Any], fields: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         early = self.db.dialect == "postgresql"
+        reserved: int | None = None
         if early:
             # The number counter (and a round-robin turn) are rows every create of the template
             # updates: taken in their own short statements, they are not locked for the whole
             # transaction, so concurrent creates do not queue behind each other. A create that
             # fails after this leaves a gap in the numbers. (On SQLite writes are serial anyway.)
-            number = await self._next_number(template)
+            # The order's id comes with the number, so that its insert is one statement nobody
+            # waits for (Database.defer): unless a listener writes too, it is sent alone.
+            number, reserved = await self._reserve(template)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
         async with self.db.transaction():
             if not early:
@@ -283,11 +286,13 @@ class Runtime:
                 children.append((_actions_insert(len(first.actions)),
                                  [value for action in first.actions for value in (first.name, action.name)]))
             children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1, moment))
-            order_id = await self.db.insert_family(_order_insert(tuple(row)), list(row.values()), children)
             if idempotency_key is not None:
-                await self.db.execute(
-                    "INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) VALUES ({}, {}, {}, {})",
-                    idempotency_key, actor.id, order_id, moment)
+                children.append((_IDEMPOTENCY_INSERT, [idempotency_key, actor.id, moment]))
+            values = list(row.values())
+            if reserved is not None:
+                values.append(reserved)
+            order_id = await self.db.insert_family(_order_insert((*row, "id") if reserved is not None else tuple(row)),
+                                                   values, children, row_id=reserved)
             row["id"] = order_id
             actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
             created = Change(Order(row, fields, actions, template, queue, codec, 1, state=state), actor.id,
@@ -305,6 +310,13 @@ class Runtime:
             "WHERE i.key = {} AND i.user_id = {}", key, actor.id)
         return await self.get(actor, found) if found is not None else None
 
+    async def _reserve(self, template: ResolvedTemplate) -> tuple[str, int]:
+        """On PostgreSQL: a new order's number and id, in one statement (but a template's first number)."""
+        row = (await self.db.fetch(_RESERVE, f"number:{template.name}"))[0]
+        number = (self._numbered(template, row["value"]) if row["value"] is not None
+                  else await self._next_number(template))
+        return number, int(row["id"])
+
     async def _next_number(self, template: ResolvedTemplate) -> str:
         counter = f"number:{template.name}"
         # an UPDATE, cheaper than the upsert; the upsert only for a template's first number
@@ -314,6 +326,10 @@ class Runtime:
             value = await self.db.fetch_value(
                 "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
                 "SET value = rc_counter.value + 1 RETURNING value", counter, template.start)
+        return self._numbered(template, value)
+
+    @staticmethod
+    def _numbered(template: ResolvedTemplate, value: Any) -> str:
         return f"{template.prefix}{int(value):0{template.digits}d}"
 
     async def _core_values(self, data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -687,6 +703,21 @@ def _json(value: Any) -> Any:
 
 # The statements of a create, built once per shape (and kept as the same string objects, whose
 # hash Python then keeps, for the statement caches keyed by SQL text).
+
+_RESERVE = ("WITH n AS (UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value) "
+            "SELECT (SELECT value FROM n) AS value, nextval(pg_get_serial_sequence('rc_work_order', 'id')) AS id, "
+            "set_config('synchronous_commit', 'off', true) AS no_wait")
+"""A template's next number (``None`` before its first) and a work order id, on PostgreSQL.
+
+Its commit does not wait for the log to reach the disk (``synchronous_commit`` off for this
+statement alone), so the counter's row is locked for the statement only and concurrent creates
+do not queue behind each other's flush. That is safe: the order's commit comes later in the log
+and waits for it, so a number can only be lost in a crash if no order was stored with it.
+"""
+
+_IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) "
+                       f"VALUES ({{}}, {{}}, {ROW_ID}, {{}})")
+
 
 @functools.lru_cache(maxsize=256)
 def _order_insert(columns: tuple[str, ...]) -> str:
