@@ -6,7 +6,8 @@ builds and serves it, with one more route: a bare INSERT (bench/ceiling_app.py).
 keep-alive connections send, in five turns of a fifth of the time each (so that the
 machine's changing speed falls alike on all three), POST /bench/insert (the ceiling: the
 same server's bare insert endpoint, through the same middleware and token
-authentication; on PostgreSQL with a pool of 32 connections, one per client),
+authentication; on PostgreSQL its INSERT is one statement on its own, without
+BEGIN and COMMIT, and the pool holds 32 connections, one per client),
 POST /api/templates/ticket/orders (create) and
 POST /api/orders/{number}/actions/check (process-action); the ratios to the ceiling are
 printed. The same route alone in an otherwise empty Litestar app is measured too, for
@@ -17,7 +18,7 @@ latency is 32 / rate (Little's law): the line "latency" prints what that means f
 goal. Creates are then sent once more at half their measured rate, paced, and their
 latency is counted from when each was due (a server's latency at a given load).
 
-    .venv/bin/python bench/api_throughput.py [--orders 1000000] [--seconds 10] [--sqlite-only]
+    .venv/bin/python bench/api_throughput.py [--orders 1000000] [--seconds 10] [--sqlite-only | --postgres-only]
 """
 
 from __future__ import annotations
@@ -247,9 +248,12 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--postgres", default=DEFAULT_SERVER)
-    parser.add_argument("--sqlite-only", action="store_true")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--sqlite-only", action="store_true")
+    only.add_argument("--postgres-only", action="store_true")
     args = parser.parse_args()
-    async for label, url, root in each_database(WORKSPACE, args.postgres, sqlite_only=args.sqlite_only):
+    async for label, url, root in each_database(WORKSPACE, args.postgres, sqlite_only=args.sqlite_only,
+                                                postgres_only=args.postgres_only):
         await measure(label, url, root, args.orders, args.seconds)
 
 if __name__ == "__main__":

@@ -34,11 +34,18 @@ async def create_table(db: Database) -> None:
                      "created_at TIMESTAMPTZ)")
 
 
+INSERT = "INSERT INTO bench_ceiling (title, payload, created_at) VALUES ({}, {}, {}) RETURNING id"
+
+
 async def insert_row(db: Database, data: dict[str, object]) -> dict[str, int]:
-    async with db.transaction():
-        rows = await db.fetch(
-            "INSERT INTO bench_ceiling (title, payload, created_at) VALUES ({}, {}, {}) RETURNING id",
-            str(data.get("title", "")), str(data), dt.datetime.now(dt.timezone.utc))
+    """One INSERT and nothing else: on PostgreSQL a statement on its own (no BEGIN and COMMIT
+    to send), on SQLite in a transaction of the one writer, as every write there."""
+    values = (str(data.get("title", "")), str(data), dt.datetime.now(dt.timezone.utc))
+    if db.dialect == "postgresql":
+        rows = await db.fetch(INSERT, *values)
+    else:
+        async with db.transaction():
+            rows = await db.fetch(INSERT, *values)
     return {"id": int(rows[0]["id"])}
 
 

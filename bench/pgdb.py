@@ -54,14 +54,17 @@ async def scratch_database(server_url: str) -> AsyncIterator[str | None]:
         await admin.close()
 
 
-async def each_database(files: Mapping[str, str], server_url: str, *, sqlite_only: bool = False
-                        ) -> AsyncIterator[tuple[str, str, Path]]:
-    """``(label, database URL, workspace folder)`` for SQLite, then PostgreSQL when reachable;
-    each with its own copy of the workspace ``files`` (name -> text) in a temporary folder."""
+async def each_database(files: Mapping[str, str], server_url: str, *, sqlite_only: bool = False,
+                        postgres_only: bool = False) -> AsyncIterator[tuple[str, str, Path]]:
+    """``(label, database URL, workspace folder)`` for SQLite, then PostgreSQL when reachable
+    (either alone when asked); each with its own copy of the workspace ``files`` (name -> text)
+    in a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         for label in ("SQLite", "PostgreSQL"):
             if label == "PostgreSQL" and sqlite_only:
                 break
+            if label == "SQLite" and postgres_only:
+                continue
             root = Path(tmp) / label
             root.mkdir()
             for name, text in files.items():
