@@ -29,6 +29,7 @@ import msgspec
 from ..link.conditions import CORE_ATTRIBUTES
 from ..link.values import regex_problem
 from ..model.automation import OPERATORS, Condition
+from ..runtime.fields import aware
 from ..runtime.state import now
 from .calendar import BusinessCalendar
 
@@ -60,10 +61,9 @@ def to_python(kind: str, value: Any) -> Any:
     if kind == "date" and isinstance(value, str):
         return dt.date.fromisoformat(value[:10])
     if kind == "datetime" and isinstance(value, str):
-        moment = dt.datetime.fromisoformat(value)
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-    if kind == "datetime" and isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
+        return aware(dt.datetime.fromisoformat(value))
+    if kind == "datetime" and isinstance(value, dt.datetime):
+        return aware(value)
     if kind == "number" and isinstance(value, str):
         return int(value)
     return value
@@ -226,7 +226,7 @@ def _age(name: str, operator: str, span: str, calendar: BusinessCalendar) -> Tes
             value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
         if not isinstance(value, dt.datetime):
             return False
-        due = calendar.add_duration(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc), span)
+        due = calendar.add_duration(aware(value), span)
         return (now() >= due) if older else (now() < due)
 
     return test

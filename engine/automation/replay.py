@@ -22,7 +22,7 @@ from ..db import Database
 from ..link.resolved import LinkedWorkspace
 from ..model.automation import Action
 from ..plugins import default_plugins
-from ..runtime.fields import FieldCodec
+from ..runtime.fields import FieldCodec, as_utc
 from ..runtime.state import CORE_KEYS, MERGED_KEYS, Change, Order
 from .rules import RuleIndex, changed_values, order_facts, triggers_of
 
@@ -114,9 +114,7 @@ async def _replay_order(workspace: LinkedWorkspace, index: RuleIndex, codecs: di
         for row in group:
             _apply(state, row["kind"], _json(row["after"]))
         first = group[0]
-        moment = first["at"] if isinstance(first["at"], dt.datetime) else dt.datetime.fromisoformat(str(first["at"]))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = as_utc(first["at"])
         if moment < since or (until is not None and moment >= until):
             continue
         if any(str(r["source"] or "").startswith("rule ") for r in group):

@@ -149,13 +149,16 @@ class FieldCodec:
         return value
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """``moment`` with its time zone, or as UTC when it has none (naive values are UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
 def as_utc(value: Any) -> dt.datetime:
     """A stored timestamp (datetime or ISO text, by database) as an aware UTC datetime (naive values are UTC)."""
     moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     assert isinstance(moment, dt.datetime)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+    return aware(moment).astimezone(dt.timezone.utc)
 
 
 def to_json_time(value: Any) -> str | None:

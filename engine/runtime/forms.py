@@ -39,6 +39,7 @@ from ..labels import label_map, pick_label
 from ..link.resolved import ResolvedField, ResolvedTemplate
 from ..model import Condition, Form, FormField
 from .actors import SYSTEM, Actor, group_members
+from .fields import as_utc
 from .portal import portal_of
 from .state import insert_event, now
 
@@ -488,11 +489,7 @@ class Forms:
             if not rows:
                 raise NotFound("this link is not valid")
             row = rows[0]
-            expires = row["expires_at"]
-            if isinstance(expires, str):
-                expires = dt.datetime.fromisoformat(expires)
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=dt.timezone.utc)
+            expires = as_utc(row["expires_at"])
             if row["used_at"] is not None or expires <= now() or row["submitted_at"] is not None:
                 raise NotFound("this link was used already or has expired")
             if actor is None or row["user_id"] != actor.id:  # forwarded to somebody else: it opens nothing

@@ -25,7 +25,7 @@ from ..model.common import PRIORITIES
 from ..plugins import Plugins, default_plugins, run_plugin_action
 from .actors import SYSTEM, Actor, ActorCache, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
-from .fields import FieldCodec, to_json_time
+from .fields import FieldCodec, aware, to_json_time
 from .portal import CustomerScope
 from .references import record_problems
 from .state import Change, Order, event_insert, insert_event, load_order, now
@@ -361,7 +361,7 @@ class Runtime:
                 except ValueError:
                     errors.append({"field": key, "message": "expected a date and time (ISO 8601)"})
                     continue
-                out[key] = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+                out[key] = aware(moment)
         for key, table in (("customer_id", "rc_customer"), ("project_id", "rc_project")):
             if key in data and data[key] is not None:
                 value = data[key]

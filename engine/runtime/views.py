@@ -19,7 +19,7 @@ from ..errors import BadQuery
 from ..identifiers import quote
 from ..model.common import STATUSES
 from .actors import Actor
-from .fields import to_json_time
+from .fields import aware, to_json_time
 from .portal import customer_where, visible_templates_for_customer
 
 SORTS = ("created_at", "updated_at", "number", "priority", "requested_at", "planned_at", "status", "step")
@@ -184,7 +184,7 @@ def _cursor_decode(cursor: str, key: str) -> tuple[Any, int]:
             raise ValueError
         if key in TIME_SORTS:
             moment = dt.datetime.fromisoformat(value)
-            return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)), row_id
+            return aware(moment), row_id
         return value, row_id
     except (ValueError, TypeError, UnicodeDecodeError):
         raise BAD_CURSOR from None
