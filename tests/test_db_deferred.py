@@ -23,7 +23,7 @@ from tests.runtime_helpers import ORDER, Env, ecommerce, tmp_env  # noqa: F401 -
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every query asyncpg sends to PostgreSQL during the test, first word upper-cased."""
+    """Every query asyncpg sends to PostgreSQL during the test, as sent (without a final semicolon)."""
     queries: list[str] = []
     for name in ("execute", "fetch"):
         original = getattr(asyncpg.connection.Connection, name)
@@ -58,6 +58,7 @@ async def test_a_lone_deferred_statement_is_sent_alone(db: Database, sent: list[
 
 
 async def test_an_empty_transaction_sends_nothing(db: Database, sent: list[str]) -> None:
+    sent.clear()
     async with db.transaction():
         pass
     if db.dialect == "postgresql":
