@@ -187,6 +187,7 @@ async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env,
         inside = sent[begin + 1:commit]
         assert inside[0].startswith("WITH parent AS (INSERT INTO rc_work_order"), sent
         assert any(q.startswith("UPDATE rc_work_order SET sla_") for q in inside), sent
+        assert not any(q.startswith("SELECT sla_name") for q in sent), sent  # a new order's clock is not read
 
 
 async def test_the_number_is_taken_without_waiting_for_the_disk(ecommerce: Env) -> None:

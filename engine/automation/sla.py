@@ -183,6 +183,13 @@ async def read_clock(runtime: Runtime, order_id: int, *, lock: bool = False) -> 
     return row
 
 
+def _no_clock() -> dict[str, Any]:
+    """What ``read_clock`` gives for an order whose clock never ran."""
+    row: dict[str, Any] = dict.fromkeys(SLA_COLUMNS)
+    row["sla_clock"] = {}
+    return row
+
+
 async def write_clock(runtime: Runtime, order_id: int, values: dict[str, Any]) -> None:
     """Write the SLA columns given in ``values`` (``sla_clock`` as a dict)."""
     values = {k: (json.dumps(v) if k == "sla_clock" else v) for k, v in values.items()}
@@ -206,7 +213,9 @@ class SlaClock:
         if not policies:
             return
         order = change.order
-        row = await read_clock(self.runtime, order.id)
+        # a new order's clock is known to be empty: the SLA clock hears of it before any rule
+        # (nothing else in its transaction writes the clock), so it is not read back
+        row = _no_clock() if "created" in kinds else await read_clock(self.runtime, order.id)
         if row["sla_state"] == "stopped":
             return
         moment = self.clock()
