@@ -127,6 +127,8 @@ class _TakingTurns(SQLiteTransaction):
         return exception is None
 
 
+logger = logging.getLogger(__name__)
+
 _MEMBER = "rc_group_member"
 """The savepoint each transaction of a group runs in."""
 
@@ -198,9 +200,6 @@ class _Checkpointer:
                     break
         finally:
             connection.close()
-
-
-logger = logging.getLogger(__name__)
 
 
 class GroupLost(sqlite3.OperationalError):

@@ -313,20 +313,20 @@ class Runtime:
     async def _reserve(self, template: ResolvedTemplate) -> tuple[str, int]:
         """On PostgreSQL: a new order's number and id, in one statement (but a template's first number)."""
         row = (await self.db.fetch(_RESERVE, f"number:{template.name}"))[0]
-        number = (self._numbered(template, row["value"]) if row["value"] is not None
-                  else await self._next_number(template))
-        return number, int(row["id"])
+        value = row["value"] if row["value"] is not None else await self._first_number(template)
+        return self._numbered(template, value), int(row["id"])
 
     async def _next_number(self, template: ResolvedTemplate) -> str:
-        counter = f"number:{template.name}"
         # an UPDATE, cheaper than the upsert; the upsert only for a template's first number
         value = await self.db.fetch_value(
-            "UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value", counter)
-        if value is None:
-            value = await self.db.fetch_value(
-                "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
-                "SET value = rc_counter.value + 1 RETURNING value", counter, template.start)
-        return self._numbered(template, value)
+            "UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value", f"number:{template.name}")
+        return self._numbered(template, value if value is not None else await self._first_number(template))
+
+    async def _first_number(self, template: ResolvedTemplate) -> Any:
+        """The counter of a template that had none yet (or a concurrent create's next one)."""
+        return await self.db.fetch_value(
+            "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
+            "SET value = rc_counter.value + 1 RETURNING value", f"number:{template.name}", template.start)
 
     @staticmethod
     def _numbered(template: ResolvedTemplate, value: Any) -> str:
