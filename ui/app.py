@@ -50,7 +50,7 @@ from .api.messages import MessageController
 from .api.admin import MAIL_TEST_HANDLERS
 from .api.portal import PortalController
 from .auth import auth_middleware
-from .deps import provide_runtime
+from .deps import runtime_provider
 from .errors import EXCEPTION_HANDLERS, document_errors
 from .hosts import HostGuard
 from .ops import OPS_HANDLERS, RequestLog, log_response
@@ -151,7 +151,7 @@ def create_app(workspace_dir: Path, database_url: str, *, workspace: LinkedWorks
         route_handlers=[OrderController, MessageController, PortalController, SessionController, TokenController, list_templates,
                         list_queues, health, *routers, create_order_of_new_template,
                         *ATTACHMENT_HANDLERS, *CUSTOMER_HANDLERS, *TIME_HANDLERS, *INBOUND_HANDLERS, *OPS_HANDLERS, *MAIL_TEST_HANDLERS, *web_handlers()],
-        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False),
+        dependencies={"runtime": Provide(runtime_provider(lambda: app), sync_to_thread=False),
                       "files": Provide(files_provider(Path(workspace_dir)), sync_to_thread=False)},
         middleware=[RequestLog, HostGuard, auth_middleware()],
         before_send=[log_response],
