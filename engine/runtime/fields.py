@@ -87,6 +87,13 @@ class FieldCodec:
             raise Invalid("`fields` must be an object", [{"field": "fields", "message": "expected an object"}])
         errors: list[dict[str, str]] = []
         out: dict[str, Any] = {}
+        # all fields in one conversion, the template's Struct (msgspec keeps what it learnt of a
+        # Struct type, not of a field's Annotated type); one field at a time only when that fails,
+        # to name every bad one
+        try:
+            together: msgspec.Struct | None = msgspec.convert(values, self.struct, strict=False)
+        except msgspec.ValidationError:
+            together = None
         for name, value in values.items():
             field = self.fields.get(name)
             if field is None:
@@ -99,7 +106,8 @@ class FieldCodec:
                 out[name] = None
                 continue
             try:
-                converted = msgspec.convert(value, self.types[name], strict=False)
+                converted = (getattr(together, name) if together is not None
+                             else msgspec.convert(value, self.types[name], strict=False))
             except msgspec.ValidationError as exc:
                 errors.append({"field": f"fields.{name}", "message": _message(str(exc), field)})
                 continue

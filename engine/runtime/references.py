@@ -16,6 +16,9 @@ from ..db import Database
 from ..link.resolved import ResolvedTemplate
 from .actors import Actor
 
+RECORD_KINDS = frozenset({"user", "customer", "reference", "upload"})
+"""The field types whose values name records."""
+
 
 async def record_problems(db: Database, template: ResolvedTemplate, values: Mapping[str, Any], actor: Actor,
                           order_id: int | None) -> list[dict[str, str]]:
@@ -28,7 +31,7 @@ async def record_problems(db: Database, template: ResolvedTemplate, values: Mapp
     errors: list[dict[str, str]] = []
     for name, value in values.items():
         field = template.field(name)
-        if field is None or value is None or value == []:
+        if field is None or field.type not in RECORD_KINDS or value is None or value == []:
             continue
         problem = await _problem(db, field.type, field.reference, value, actor, order_id)
         if problem:
