@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import sqlite3
 import threading
@@ -144,6 +145,30 @@ FALLBACK_CHECKPOINT = 10_000
 _PRAGMAS = ("foreign_keys = 1", "journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000",
             "temp_store = MEMORY")
 """``temp_store``: the savepoints' journals stay in memory."""
+
+
+_last_moment: tuple[dt.datetime, str] | None = None
+"""The datetime ``_datetime_in`` converted last, and its text."""
+
+
+def _datetime_in(value: dt.datetime) -> str:
+    """A datetime as SQLite stores it: what piccolo's adapter writes (aware values in UTC, ``str``).
+
+    A write binds one moment to several columns (created and updated, its audit event's
+    time), so the text of the last one is kept: ``str`` of a datetime costs some 7,000
+    instructions in Python 3.11, more than the rest of binding it.
+    """
+    global _last_moment
+    last = _last_moment
+    if last is not None and last[0] is value:
+        return last[1]
+    utc = value if value.tzinfo is None or value.tzinfo is dt.timezone.utc else value.astimezone(dt.timezone.utc)
+    text = str(utc)
+    _last_moment = (value, text)
+    return text
+
+
+sqlite3.register_adapter(dt.datetime, _datetime_in)  # in place of piccolo's, which writes the same text
 
 
 class _Checkpointer:
