@@ -163,12 +163,13 @@ class Database:
 
     async def insert_family(self, parent: str, args: Sequence[Any],
                             children: Sequence[tuple[str, Sequence[Any]]], *, row_id: int | None = None) -> int:
-        """Insert a row and rows referring to it; return the row's id.
+        """Insert a row and rows referring to it, all or none; return the row's id.
 
-        ``parent`` is an ``INSERT ... RETURNING id``; each child an ``INSERT`` whose SQL
-        writes ``ROW_ID`` where the new id goes. On PostgreSQL all of them are one statement
-        (data-modifying ``WITH``), one round trip to the server instead of one per row; on
-        SQLite, which runs in this process, they are run one after the other.
+        ``parent`` is an ``INSERT`` of one row into a table whose key is ``id``; each child an
+        ``INSERT`` whose SQL writes ``ROW_ID`` where the new id goes. On PostgreSQL all of them
+        are one statement (data-modifying ``WITH``), one round trip to the server instead of
+        one per row; on SQLite, which runs in this process, they are run one after the other
+        in a transaction, the id read from the cursor (cheaper than ``RETURNING``).
 
         On PostgreSQL, a ``row_id`` taken beforehand (``nextval`` of the table's sequence,
         and among the parent's values) lets the statement wait as ``defer`` says.
@@ -181,16 +182,16 @@ class Database:
                 return row_id
             rows = await self.fetch(statement, *values)
             return int(rows[0]["id"])
-        row_id = int((await self.fetch(parent, *args))[0]["id"])
-        for sql, child_args in children:
-            statement, before_each = _with_row_id(sql)
-            given = iter(child_args)
-            values = []
-            for count in before_each:
-                values += [next(given) for _ in range(count)] + [row_id]
-            values += list(given)
-            await self.execute(statement, *values)
-        return row_id
+        engine = self.engine
+        assert isinstance(engine, SharedSQLiteEngine)
+        _refuse_nul(args)
+        for _, child_args in children:
+            _refuse_nul(child_args)
+        async with self.transaction():
+            new_id = engine.insert_in_transaction(self._compile(parent), args)
+            for sql, child_args in children:
+                engine.run_in_transaction(_with_row_id(sql), (new_id, *child_args))
+        return new_id
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A write transaction: everything inside commits together or not at all."""
@@ -320,17 +321,17 @@ class _Transaction(PostgresTransaction):
 @functools.lru_cache(maxsize=1024)
 def _family(parent: str, children: tuple[str, ...]) -> str:
     """``Database.insert_family``'s one statement on PostgreSQL (a data-modifying ``WITH``)."""
-    parts = [f"parent AS ({parent})"] + [
+    parts = [f"parent AS ({parent} RETURNING id)"] + [
         f"child{i} AS ({sql.replace(ROW_ID, '(SELECT id FROM parent)')})" for i, sql in enumerate(children)]
     return f"WITH {', '.join(parts)} SELECT id FROM parent"
 
 
 @functools.lru_cache(maxsize=1024)
-def _with_row_id(sql: str) -> tuple[str, tuple[int, ...]]:
-    """A child of ``Database.insert_family`` on SQLite: the statement with a placeholder where
-    ``ROW_ID`` stood, and how many of the given values come before each of those."""
-    pieces = sql.split(ROW_ID)
-    return "{}".join(pieces), tuple(piece.count("{}") for piece in pieces[:-1])
+def _with_row_id(sql: str) -> str:
+    """A child of ``Database.insert_family`` on SQLite, compiled: ``ROW_ID`` is the first
+    parameter (``?1``), the child's own values the others (``?2``, ``?3``, ... for ``{}``)."""
+    pieces = sql.replace(ROW_ID, "?1").split("{}")
+    return pieces[0] + "".join(f"?{i}{piece}" for i, piece in enumerate(pieces[1:], start=2))
 
 
 def _without_password(url: str) -> str:

@@ -344,6 +344,16 @@ class SharedSQLiteEngine(SQLiteEngine):
         """A statement of the running transaction (which has the writer)."""
         return _run(self.writer(), query, args)
 
+    def insert_in_transaction(self, query: str, args: Sequence[Any]) -> int:
+        """An ``INSERT`` of one row in the running transaction; the row's id."""
+        cursor = self.writer().execute(query, args)
+        try:
+            row_id = cursor.lastrowid
+        finally:
+            cursor.close()
+        assert row_id is not None
+        return row_id
+
     async def _run_in_existing_connection(self, connection: Any, query: str, args: list[Any] | None = None,
                                           query_type: str = "generic", table: Any = None) -> Any:
         async with connection.execute(query, args or []) as cursor:

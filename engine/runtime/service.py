@@ -722,7 +722,7 @@ _IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id,
 @functools.lru_cache(maxsize=256)
 def _order_insert(columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in columns)}) "
-            f"VALUES ({', '.join('{}' for _ in columns)}) RETURNING id")
+            f"VALUES ({', '.join('{}' for _ in columns)})")
 
 
 @functools.lru_cache(maxsize=1024)
