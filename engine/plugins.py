@@ -276,7 +276,8 @@ class Plugins:
 
     async def dispatch(self, runtime: Runtime, change: Change) -> None:
         """Hand every event of a saved ``change`` to the event subscribers (in its transaction)."""
-        if not self.pm.hook.routecard_event.get_hookimpls():
+        impls = self.pm.hook.routecard_event.get_hookimpls()
+        if not impls:
             return
         order = change.order
         state = order.state
@@ -288,12 +289,13 @@ class Plugins:
         async def send(channel: str, key: str, payload: Mapping[str, Any]) -> bool:
             return await enqueue_delivery(runtime, channel, key, payload)
 
+        contexts = [(impl, EventContext(settings=self.settings_of(impl.plugin_name, settings),
+                                        workspace=settings.name, base_url=settings.base_url, send=send))
+                    for impl in impls]
         for index, (kind, before, after, source) in enumerate(change.events):
             event = Event(kind=kind, order=view, before=before, after=after, source=source,
                           key=f"{order.id}:{order.version}:{index}")
-            for impl in self.pm.hook.routecard_event.get_hookimpls():
-                context = EventContext(settings=self.settings_of(impl.plugin_name, settings),
-                                       workspace=settings.name, base_url=settings.base_url, send=send)
+            for impl, context in contexts:
                 await self._call(impl, "routecard_event", {"event": event, "context": context})
 
 
