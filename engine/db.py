@@ -144,6 +144,21 @@ class Database:
         """Run one statement that returns nothing of interest."""
         await self.fetch(sql, *args)
 
+    async def fetch_ahead(self, sql: str, *args: Any) -> list[dict[str, Any]] | None:
+        """Run one statement ahead of the current transaction, committed by itself; its rows.
+
+        On PostgreSQL, in a transaction that has sent and deferred nothing yet, the statement
+        goes on the transaction's connection before its BEGIN: it commits at once, whatever
+        the transaction does later, and takes no second connection from the pool. Anywhere
+        else (SQLite, outside ``transaction()``, a transaction under way) it cannot, and
+        ``None`` says so: the caller decides what to run instead.
+        """
+        current = self.engine.current_transaction.get()
+        if not isinstance(current, _Transaction) or not current.fresh:
+            return None
+        _refuse_nul(args)
+        return [dict(record) for record in await current.connection.fetch(self._compile(sql), *args)]
+
     async def defer(self, sql: str, *args: Any) -> None:
         """Run one statement whose result nobody reads, as late as it may run.
 
@@ -270,6 +285,11 @@ class _Transaction(PostgresTransaction):
 
     def defer(self, query: str, args: Sequence[Any]) -> None:
         self._deferred.append((query, args))
+
+    @property
+    def fresh(self) -> bool:
+        """Nothing sent (BEGIN included) and nothing deferred yet."""
+        return not self._started and not self._deferred
 
     async def begun(self) -> Any:
         """The transaction's connection, with BEGIN and the deferred statements sent."""

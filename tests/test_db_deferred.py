@@ -152,15 +152,25 @@ steps:
 """}
 
 
-async def test_a_create_sends_its_number_then_one_statement(tmp_env: Any, sent: list[str]) -> None:
+async def test_a_create_sends_its_number_then_one_statement(tmp_env: Any, sent: list[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A create of a template without rules, SLAs or webhooks: on PostgreSQL two statements
-    (number and id; the order with its fields, actions, event and idempotency key), neither
-    BEGIN nor COMMIT."""
+    (number and id; the order with its fields, actions, event and idempotency key) on one
+    connection, neither BEGIN nor COMMIT."""
     env = await tmp_env(DESK)
     agent = await env.actor("agent")
     await env.rt.create(agent, "ticket", {"fields": {"summary": "first"}})  # the template's first number
+    taken: list[object] = []
+    original = asyncpg.pool.Pool._acquire
+
+    def acquire(self: Any, *args: Any, **kwargs: Any) -> Any:
+        taken.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.pool.Pool, "_acquire", acquire)
     sent.clear()
     view = await env.rt.create(agent, "ticket", {"fields": {"summary": "second"}}, idempotency_key="k-1")
+    acquired = len(taken)
     writes = [q for q in sent if not q.startswith("SELECT")]
     order = (await env.db.fetch("SELECT id, number FROM rc_work_order WHERE number = {}", view["number"]))[0]
     assert view["number"] == "T-00002" and view["fields"] == {"summary": "second"}
@@ -172,6 +182,9 @@ async def test_a_create_sends_its_number_then_one_statement(tmp_env: Any, sent: 
     if env.db.dialect == "postgresql":
         assert len(writes) == 2 and writes[0].startswith("WITH n AS (UPDATE rc_counter") \
             and writes[1].startswith("WITH parent AS (INSERT INTO rc_work_order"), sent
+        # one connection for the idempotency key's lookup, one for the order: its number goes ahead of
+        # the order's transaction, on that connection
+        assert "no_wait" in writes[0] and acquired == 2
 
 
 async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env, sent: list[str]) -> None:
@@ -192,8 +205,9 @@ async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env,
 
 async def test_the_number_is_taken_without_waiting_for_the_disk(ecommerce: Env) -> None:
     """The number's own commit is asynchronous (its WAL is flushed by the order's commit, which
-    comes after it): inside a transaction, the statement leaves synchronous_commit off."""
-    from engine.runtime.service import _RESERVE
+    comes after it): the statement sent ahead of the order's transaction turns synchronous_commit
+    off for its own transaction alone."""
+    from engine.runtime.service import _RESERVE_ALONE
 
     db = ecommerce.db
     if db.dialect != "postgresql":
@@ -201,9 +215,28 @@ async def test_the_number_is_taken_without_waiting_for_the_disk(ecommerce: Env) 
     lukas = await ecommerce.actor("lukas.maier")
     first = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
     async with db.transaction():
-        row = (await db.fetch(_RESERVE, "number:customer_order"))[0]
+        row = (await db.fetch(_RESERVE_ALONE, "number:customer_order"))[0]
         assert await db.fetch_value("SHOW synchronous_commit") == "off"
     assert await db.fetch_value("SHOW synchronous_commit") == "on"
     second = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
     numbers = [int(re.findall(r"\d+", view["number"])[-1]) for view in (first, second)]
     assert numbers[0] + 2 == numbers[1] == int(row["value"]) + 1
+
+
+async def test_a_create_inside_a_transaction_under_way_leaves_it_waiting_for_the_disk(ecommerce: Env) -> None:
+    """A form submitted or a rule's new work order creates inside a transaction already under
+    way: its number is part of that transaction, which commits waiting for the disk as ever.
+    Ahead of a transaction that has sent nothing, the number commits on its own."""
+    db = ecommerce.db
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite takes the number in the order's own transaction")
+    lukas = await ecommerce.actor("lukas.maier")
+    async with db.transaction():
+        await db.fetch("SELECT 1")  # under way
+        inside = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
+        assert await db.fetch_value("SHOW synchronous_commit") == "on"
+    async with db.transaction():  # nothing sent yet: the number goes ahead of BEGIN
+        ahead = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
+        assert await db.fetch_value("SHOW synchronous_commit") == "on"
+    numbers = {r["number"] for r in await db.fetch("SELECT number FROM rc_work_order")}
+    assert {inside["number"], ahead["number"]} <= numbers

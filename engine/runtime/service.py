@@ -254,12 +254,13 @@ class Runtime:
             # updates: taken in their own short statements, they are not locked for the whole
             # transaction, so concurrent creates do not queue behind each other. A create that
             # fails after this leaves a gap in the numbers. (On SQLite writes are serial anyway.)
-            # The order's id comes with the number, so that its insert is one statement nobody
-            # waits for (Database.defer): unless a listener writes too, it is sent alone.
-            number, reserved = await self._reserve(template)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
         async with self.db.transaction():
-            if not early:
+            if early:
+                # The order's id comes with the number, so that its insert is one statement
+                # nobody waits for (Database.defer): unless a listener writes too, it is sent alone.
+                number, reserved = await self._reserve(template)
+            else:
                 number = await self._next_number(template)
                 owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
             moment = now()
@@ -311,8 +312,16 @@ class Runtime:
         return await self.get(actor, found) if found is not None else None
 
     async def _reserve(self, template: ResolvedTemplate) -> tuple[str, int]:
-        """On PostgreSQL: a new order's number and id, in one statement (but a template's first number)."""
-        row = (await self.db.fetch(_RESERVE, f"number:{template.name}"))[0]
+        """On PostgreSQL: a new order's number and id, in one statement (but a template's first number).
+
+        Ahead of the order's transaction, on its connection, the statement commits at once
+        without waiting for the disk. In a transaction already under way (a form submitted, a
+        rule's new work order) it is part of that transaction, which must still wait for the
+        disk when it commits.
+        """
+        key = f"number:{template.name}"
+        rows = await self.db.fetch_ahead(_RESERVE_ALONE, key)
+        row = (rows if rows is not None else await self.db.fetch(_RESERVE, key))[0]
         value = row["value"] if row["value"] is not None else await self._first_number(template)
         return self._numbered(template, value), int(row["id"])
 
@@ -705,14 +714,17 @@ def _json(value: Any) -> Any:
 # hash Python then keeps, for the statement caches keyed by SQL text).
 
 _RESERVE = ("WITH n AS (UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value) "
-            "SELECT (SELECT value FROM n) AS value, nextval(pg_get_serial_sequence('rc_work_order', 'id')) AS id, "
-            "set_config('synchronous_commit', 'off', true) AS no_wait")
-"""A template's next number (``None`` before its first) and a work order id, on PostgreSQL.
+            "SELECT (SELECT value FROM n) AS value, nextval(pg_get_serial_sequence('rc_work_order', 'id')) AS id")
+"""A template's next number (``None`` before its first) and a work order id, on PostgreSQL."""
+
+_RESERVE_ALONE = f"{_RESERVE}, set_config('synchronous_commit', 'off', true) AS no_wait"
+"""``_RESERVE`` committed on its own (``Database.fetch_ahead``), without waiting for the disk.
 
 Its commit does not wait for the log to reach the disk (``synchronous_commit`` off for this
 statement alone), so the counter's row is locked for the statement only and concurrent creates
 do not queue behind each other's flush. That is safe: the order's commit comes later in the log
 and waits for it, so a number can only be lost in a crash if no order was stored with it.
+Inside a transaction the setting would hold for the whole transaction: never sent there.
 """
 
 _IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) "
