@@ -215,7 +215,7 @@ async def test_the_number_is_taken_without_waiting_for_the_disk(ecommerce: Env) 
     lukas = await ecommerce.actor("lukas.maier")
     first = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
     async with db.transaction():
-        row = (await db.fetch(_RESERVE_ALONE, "number:customer_order"))[0]
+        row = (await db.fetch(_RESERVE_ALONE, "number:customer_order", ecommerce.rt._order_ids))[0]
         assert await db.fetch_value("SHOW synchronous_commit") == "off"
     assert await db.fetch_value("SHOW synchronous_commit") == "on"
     second = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
