@@ -65,7 +65,7 @@ class Runtime:
         """The actors of recent requests' credentials (see ``ActorCache``)."""
         self._logins: dict[int, str] = {}
         self._order_ids: str | None = None
-        """PostgreSQL: the sequence of work order ids (looked up once, see ``_reserve``)."""
+        """PostgreSQL: the sequence of work order ids (looked up by the first create, see ``_insert``)."""
         self.plugins: Plugins = plugins if plugins is not None else default_plugins()
         """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
