@@ -40,7 +40,8 @@ import threading
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
+from piccolo.engine.sqlite import (SQLiteEngine, SQLiteTransaction, TransactionType, convert_datetime_in,
+                                  dict_factory)
 
 
 class _Cursor:
@@ -152,7 +153,7 @@ _last_moment: tuple[dt.datetime, str] | None = None
 
 
 def _datetime_in(value: dt.datetime) -> str:
-    """A datetime as SQLite stores it: what piccolo's adapter writes (aware values in UTC, ``str``).
+    """A datetime as SQLite stores it: piccolo's adapter, remembering the last value it converted.
 
     A write binds one moment to several columns (created and updated, its audit event's
     time), so the text of the last one is kept: ``str`` of a datetime costs some 7,000
@@ -162,13 +163,12 @@ def _datetime_in(value: dt.datetime) -> str:
     last = _last_moment
     if last is not None and last[0] is value:
         return last[1]
-    utc = value if value.tzinfo is None or value.tzinfo is dt.timezone.utc else value.astimezone(dt.timezone.utc)
-    text = str(utc)
+    text = convert_datetime_in(value)
     _last_moment = (value, text)
     return text
 
 
-sqlite3.register_adapter(dt.datetime, _datetime_in)  # in place of piccolo's, which writes the same text
+sqlite3.register_adapter(dt.datetime, _datetime_in)  # in place of piccolo's own registration
 
 
 class _Checkpointer:
