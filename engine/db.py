@@ -159,6 +159,17 @@ class Database:
         _refuse_nul(args)
         return [dict(record) for record in await current.connection.fetch(self._compile(sql), *args)]
 
+    async def execute_apart(self, sql: str) -> None:
+        """PostgreSQL: run one statement without parameters on a connection of its own (not
+        the pool's), committed by itself, whatever transaction the caller is in."""
+        engine = self.engine
+        assert isinstance(engine, PostgresEngine)
+        connection = await engine.get_new_connection()
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
     async def defer(self, sql: str, *args: Any) -> None:
         """Run one statement whose result nobody reads, as late as it may run.
 

@@ -23,6 +23,7 @@ from ..link.resolved import LinkedWorkspace
 from ..load import workspace_files
 from ..migrate.live import drift, read_live
 from ..migrate.plan import latest_version
+from ..runtime.numbering import counter_values
 from ..storage import CHUNK, Storage
 from .format import (
     FILE_LIST,
@@ -85,7 +86,10 @@ class _Sink:
         return Member(name=self.name, bytes=self.size, sha256=self.digest.hexdigest())
 
 
-async def _export_table(db: Database, writer: _Writer, table: TableSpec) -> TableMember:
+async def _export_table(db: Database, writer: _Writer, table: TableSpec,
+                        numbers: dict[str, int] | None = None) -> TableMember:
+    """One table's rows; ``numbers`` (``rc_counter``, on PostgreSQL) the last number of each
+    template's sequence, written in its counter row (``runtime.numbering``)."""
     columns = table_columns(table)
     select = (f"SELECT {', '.join(quote(name) for name, _ in columns)} FROM {quote(table.name)} "
               f"WHERE {quote('id')} > {{}} ORDER BY {quote('id')} LIMIT {PAGE}")
@@ -95,6 +99,8 @@ async def _export_table(db: Database, writer: _Writer, table: TableSpec) -> Tabl
         while True:
             page = await db.fetch(select, last)
             for row in page:
+                if numbers and row.get("name") in numbers:
+                    row["value"] = max(int(row["value"]), numbers[row["name"]])
                 encoded: dict[str, Any] = {}
                 for name, kind in columns:
                     try:
@@ -188,7 +194,9 @@ async def _export(db: Database, workspace: LinkedWorkspace, root: Path, storage:
             ordered = reference_order(applied.schema)
         except ValueError as exc:
             raise ArchiveError(f"the applied schema cannot be exported: {exc}") from None
-        tables = [await _export_table(db, writer, table) for table in ordered]
+        numbers = await counter_values(db)
+        tables = [await _export_table(db, writer, table, numbers if table.name == "rc_counter" else None)
+                  for table in ordered]
         listed: list[StoredFile] = []
         missing: list[str] = []
         seen: set[str] = set()

@@ -13,6 +13,7 @@ from ..db import Database
 from ..identifiers import quote
 from ..migrate.apply import ADVISORY_LOCK
 from ..migrate.live import read_live
+from ..runtime.numbering import drop_sequences
 from ..storage import CHUNK, Storage
 from .format import ArchiveError, StoredFile, Summary, TableMember, reference_order
 from .reader import Archive
@@ -124,6 +125,7 @@ async def import_archive(db: Database, archive: Archive, storage: Storage) -> Su
             if db.dialect == "postgresql":
                 await db.execute("SELECT pg_advisory_xact_lock({})", ADVISORY_LOCK)
             await _require_empty(db)
+            await drop_sequences(db)  # an earlier database's numbers: the archive's counters go on from here
             statements = {table.name: ddl.create_table(table, db.dialect) for table in tables}
             for table in tables:  # the tables, then their rows, then the indexes (faster than keeping them up)
                 await db.execute(statements[table.name][0])

@@ -26,6 +26,7 @@ from ..plugins import Plugins, default_plugins, run_plugin_action
 from .actors import SYSTEM, Actor, ActorCache, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
 from .fields import FieldCodec, aware, to_json_time
+from .numbering import counter_name, ensure_sequence, sequence_name
 from .portal import CustomerScope
 from .references import record_problems
 from .state import Change, Order, event_insert, insert_event, load_order, now
@@ -66,6 +67,8 @@ class Runtime:
         self._logins: dict[int, str] = {}
         self._order_ids: str | None = None
         """PostgreSQL: the sequence of work order ids (looked up by the first create, see ``_insert``)."""
+        self._numbers: set[str] = set()
+        """PostgreSQL: the templates whose number sequence is known to exist (``numbering``)."""
         self.plugins: Plugins = plugins if plugins is not None else default_plugins()
         """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
@@ -252,14 +255,18 @@ class Runtime:
         early = self.db.dialect == "postgresql"
         reserved: int | None = None
         if early:
-            # The number counter (and a round-robin turn) are rows every create of the template
-            # updates: taken in their own short statements, they are not locked for the whole
-            # transaction, so concurrent creates do not queue behind each other. A create that
-            # fails after this leaves a gap in the numbers. (On SQLite writes are serial anyway.)
+            # The number (a sequence of the template's, see numbering) and a round-robin turn (a
+            # row every create in the group updates) are taken in their own short statements,
+            # so that nothing is locked for the whole transaction and concurrent creates do not
+            # queue behind each other. A create that fails after this leaves a gap in the numbers.
+            # (On SQLite writes are serial anyway.)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
             if self._order_ids is None:  # looked up once, not in every _RESERVE (some 10 µs of the database's time)
                 self._order_ids = str(await self.db.fetch_value(
                     "SELECT pg_get_serial_sequence('rc_work_order', 'id')"))
+            if template.name not in self._numbers:
+                await ensure_sequence(self.db, template.name, template.start)
+                self._numbers.add(template.name)
         async with self.db.transaction():
             if early:
                 # The order's id comes with the number, so that its insert is one statement
@@ -317,7 +324,7 @@ class Runtime:
         return await self.get(actor, found) if found is not None else None
 
     async def _reserve(self, template: ResolvedTemplate) -> tuple[str, int]:
-        """On PostgreSQL: a new order's number and id, in one statement (but a template's first number).
+        """On PostgreSQL: a new order's number and id, in one statement.
 
         Ahead of the order's transaction, on its connection, the statement commits at once
         without waiting for the disk. In a transaction already under way (a form submitted, a
@@ -325,23 +332,22 @@ class Runtime:
         disk when it commits.
         """
         assert self._order_ids is not None
-        args = (f"number:{template.name}", self._order_ids)
+        args = (sequence_name(template.name), self._order_ids)
         rows = await self.db.fetch_ahead(_RESERVE_ALONE, *args)
         row = (rows if rows is not None else await self.db.fetch(_RESERVE, *args))[0]
-        value = row["value"] if row["value"] is not None else await self._first_number(template)
-        return self._numbered(template, value), int(row["id"])
+        return self._numbered(template, row["value"]), int(row["id"])
 
     async def _next_number(self, template: ResolvedTemplate) -> str:
+        """On SQLite: the template's counter row, counted up in the order's transaction."""
         # an UPDATE, cheaper than the upsert; the upsert only for a template's first number
-        value = await self.db.fetch_value(
-            "UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value", f"number:{template.name}")
-        return self._numbered(template, value if value is not None else await self._first_number(template))
-
-    async def _first_number(self, template: ResolvedTemplate) -> Any:
-        """The counter of a template that had none yet (or a concurrent create's next one)."""
-        return await self.db.fetch_value(
-            "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
-            "SET value = rc_counter.value + 1 RETURNING value", f"number:{template.name}", template.start)
+        counter = counter_name(template.name)
+        value = await self.db.fetch_value("UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value",
+                                          counter)
+        if value is None:
+            value = await self.db.fetch_value(
+                "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
+                "SET value = rc_counter.value + 1 RETURNING value", counter, template.start)
+        return self._numbered(template, value)
 
     @staticmethod
     def _numbered(template: ResolvedTemplate, value: Any) -> str:
@@ -719,18 +725,17 @@ def _json(value: Any) -> Any:
 # The statements of a create, built once per shape (and kept as the same string objects, whose
 # hash Python then keeps, for the statement caches keyed by SQL text).
 
-_RESERVE = ("WITH n AS (UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value) "
-            "SELECT (SELECT value FROM n) AS value, nextval({}::regclass) AS id")
-"""A template's next number (``None`` before its first) and a work order id (``nextval`` of the
-sequence named by the second parameter), on PostgreSQL."""
+_RESERVE = "SELECT nextval({}::regclass) AS value, nextval({}::regclass) AS id"
+"""A template's next number and a work order id, on PostgreSQL: ``nextval`` of the template's
+number sequence (``numbering``) and of the work orders' id sequence, named by the parameters."""
 
 _RESERVE_ALONE = f"{_RESERVE}, set_config('synchronous_commit', 'off', true) AS no_wait"
 """``_RESERVE`` committed on its own (``Database.fetch_ahead``), without waiting for the disk.
 
 Its commit does not wait for the log to reach the disk (``synchronous_commit`` off for this
-statement alone), so the counter's row is locked for the statement only and concurrent creates
-do not queue behind each other's flush. That is safe: the order's commit comes later in the log
-and waits for it, so a number can only be lost in a crash if no order was stored with it.
+statement alone): a ``nextval`` that logs its sequence's advance (one in 32) would wait for the
+flush. That is safe: the order's commit comes later in the log and waits for it, so a number
+can only be lost in a crash if no order was stored with it.
 Inside a transaction the setting would hold for the whole transaction: never sent there.
 """
 
