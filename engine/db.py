@@ -20,6 +20,7 @@ from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from .errors import DatabaseError, Invalid, UsageError
+from .identifiers import quote
 from .sqlite import SharedSQLiteEngine
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -41,6 +42,13 @@ def default_url(root: Path, configured: str | None) -> str:
 
 ROW_ID = "ROW_ID"
 """In a child statement of ``Database.insert_family``: the id of the row just inserted."""
+
+
+def parent_value(column: str) -> str:
+    """In a child statement of ``Database.insert_family_returning`` (PostgreSQL): the value of
+    one of the columns the parent row returns."""
+    return f"(SELECT {quote(column)} FROM parent)"
+
 
 UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 """PostgreSQL states of a server going down, starting up or full: admin/crash shutdown, cannot
@@ -144,20 +152,29 @@ class Database:
         """Run one statement that returns nothing of interest."""
         await self.fetch(sql, *args)
 
-    async def fetch_ahead(self, sql: str, *args: Any) -> list[dict[str, Any]] | None:
-        """Run one statement ahead of the current transaction, committed by itself; its rows.
+    def in_transaction(self) -> bool:
+        """Is the caller inside ``transaction()``?"""
+        return self.engine.current_transaction.get() is not None
 
-        On PostgreSQL, in a transaction that has sent and deferred nothing yet, the statement
-        goes on the transaction's connection before its BEGIN: it commits at once, whatever
-        the transaction does later, and takes no second connection from the pool. Anywhere
-        else (SQLite, outside ``transaction()``, a transaction under way) it cannot, and
-        ``None`` says so: the caller decides what to run instead.
+    async def fetch_alone(self, sql: str, *args: Any) -> list[dict[str, Any]] | None:
+        """Run one statement as the current transaction's only one, committed by itself; its rows.
+
+        On PostgreSQL, in a transaction that has sent nothing yet, the statement goes on the
+        transaction's connection without BEGIN and COMMIT (one statement is atomic by
+        itself): two round trips to the server fewer. The transaction then sends nothing
+        more: a later statement in it raises ``RuntimeError`` (it could not be part of what
+        has been committed). Anywhere else (SQLite, outside ``transaction()``, a transaction
+        under way) it cannot, and ``None`` says so: the caller runs the statement in the
+        transaction instead. Only for the code that opened the transaction (a caller's
+        transaction it is nested in would be ended by it).
         """
         current = self.engine.current_transaction.get()
         if not isinstance(current, _Transaction) or not current.fresh:
             return None
         _refuse_nul(args)
-        return [dict(record) for record in await current.connection.fetch(self._compile(sql), *args)]
+        records = await current.connection.fetch(self._compile(sql), *args)
+        current.sealed = True
+        return [dict(record) for record in records]
 
     async def execute_apart(self, sql: str) -> None:
         """PostgreSQL: run one statement without parameters on a connection of its own (not
@@ -170,25 +187,8 @@ class Database:
         finally:
             await connection.close()
 
-    async def defer(self, sql: str, *args: Any) -> None:
-        """Run one statement whose result nobody reads, as late as it may run.
-
-        In a transaction on PostgreSQL it is sent with the transaction's next statement, or
-        at its end; a transaction with nothing else to send sends it alone, without BEGIN
-        and COMMIT (one statement is atomic by itself): two round trips to the server fewer.
-        Its errors are raised there, by that statement or by the end of the ``async with``;
-        a transaction left by an exception before then never sends it. Anywhere else it
-        runs at once, as ``execute``.
-        """
-        current = self.engine.current_transaction.get()
-        if isinstance(current, _Transaction):
-            _refuse_nul(args)
-            current.defer(self._compile(sql), args)
-        else:
-            await self.execute(sql, *args)
-
     async def insert_family(self, parent: str, args: Sequence[Any],
-                            children: Sequence[tuple[str, Sequence[Any]]], *, row_id: int | None = None) -> int:
+                            children: Sequence[tuple[str, Sequence[Any]]]) -> int:
         """Insert a row and rows referring to it, all or none; return the row's id.
 
         ``parent`` is an ``INSERT`` of one row into a table whose key is ``id``; each child an
@@ -196,18 +196,9 @@ class Database:
         are one statement (data-modifying ``WITH``), one round trip to the server instead of
         one per row; on SQLite, which runs in this process, they are run one after the other
         in a transaction, the id read from the cursor (cheaper than ``RETURNING``).
-
-        On PostgreSQL, a ``row_id`` taken beforehand (``nextval`` of the table's sequence,
-        and among the parent's values) lets the statement wait as ``defer`` says.
         """
         if self.dialect == "postgresql":
-            values = [*args, *(value for _, child_args in children for value in child_args)]
-            statement = _family(parent, tuple(sql for sql, _ in children))
-            if row_id is not None:
-                await self.defer(statement, *values)
-                return row_id
-            rows = await self.fetch(statement, *values)
-            return int(rows[0]["id"])
+            return int((await self.insert_family_returning(parent, args, children))["id"])
         engine = self.engine
         assert isinstance(engine, SharedSQLiteEngine)
         _refuse_nul(args)
@@ -218,6 +209,23 @@ class Database:
             for sql, child_args in children:
                 engine.run_in_transaction(_with_row_id(sql), (new_id, *child_args))
         return new_id
+
+    async def insert_family_returning(self, parent: str, args: Sequence[Any],
+                                      children: Sequence[tuple[str, Sequence[Any]]], returning: tuple[str, ...] = (),
+                                      *, alone: bool = False) -> dict[str, Any]:
+        """PostgreSQL: ``insert_family`` in one statement, giving the parent row's ``id`` and
+        ``returning`` columns, which children may use as ``parent_value(column)``.
+
+        With ``alone``, the statement is the transaction's only one if it can be
+        (``fetch_alone``); otherwise it runs in the transaction.
+        """
+        assert self.dialect == "postgresql"
+        values = [*args, *(value for _, child_args in children for value in child_args)]
+        statement = _family(parent, tuple(sql for sql, _ in children), ("id", *returning))
+        rows = await self.fetch_alone(statement, *values) if alone else None
+        if rows is None:
+            rows = await self.fetch(statement, *values)
+        return rows[0]
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A write transaction: everything inside commits together or not at all."""
@@ -269,9 +277,9 @@ class _Transaction(PostgresTransaction):
     ROLLBACK raises.
 
     BEGIN is sent just before the transaction's first statement (``Database.fetch`` asks for
-    ``begun``), and statements given to ``Database.defer`` wait for the next one or the end: a
-    transaction that comes to send one statement only sends it alone, and one that sends none
-    sends nothing. Statements must go through ``Database``: piccolo's own queries would run on
+    ``begun``): a transaction that sends no statement sends nothing, and one whose only
+    statement goes alone (``Database.fetch_alone``) sends it without BEGIN and COMMIT.
+    Statements must go through ``Database``: piccolo's own queries would run on
     ``connection`` outside the transaction while it has not begun.
 
     piccolo hands the connection back and forgets the transaction only when COMMIT or
@@ -288,36 +296,30 @@ class _Transaction(PostgresTransaction):
         if self._parent is not None:  # the transaction already open (piccolo's own too)
             return self._parent
         self._started = False
-        self._deferred: list[tuple[str, Sequence[Any]]] = []
+        self.sealed = False
+        """Its only statement went alone (``Database.fetch_alone``): nothing more may be sent."""
         self.connection = await self.get_connection()  # type: ignore[no-untyped-call]
         self.transaction = self.connection.transaction()
         self.context = self.engine.current_transaction.set(self)
         return self
 
-    def defer(self, query: str, args: Sequence[Any]) -> None:
-        self._deferred.append((query, args))
-
     @property
     def fresh(self) -> bool:
-        """Nothing sent (BEGIN included) and nothing deferred yet."""
-        return not self._started and not self._deferred
+        """Nothing sent yet (BEGIN included)."""
+        return not self._started and not self.sealed
 
     async def begun(self) -> Any:
-        """The transaction's connection, with BEGIN and the deferred statements sent."""
+        """The transaction's connection, with BEGIN sent."""
         if not self._started:
+            if self.sealed:
+                raise RuntimeError("a statement after the transaction's only one, which went alone and is "
+                                   "committed: it cannot be part of it")
             await self.begin()  # type: ignore[no-untyped-call]
             self._started = True
-        while self._deferred:
-            query, args = self._deferred.pop(0)
-            await self.connection.execute(query, *args)
         return self.connection
 
     async def _end(self) -> None:
-        if not self._started and len(self._deferred) == 1:
-            query, args = self._deferred.pop()
-            await self.connection.execute(query, *args)  # alone: atomic without BEGIN
-        elif self._started or self._deferred:
-            await self.begun()
+        if self._started:
             await self.commit()  # type: ignore[no-untyped-call]
         self._committed = True
 
@@ -350,11 +352,12 @@ class _Transaction(PostgresTransaction):
 
 
 @functools.lru_cache(maxsize=1024)
-def _family(parent: str, children: tuple[str, ...]) -> str:
+def _family(parent: str, children: tuple[str, ...], returning: tuple[str, ...]) -> str:
     """``Database.insert_family``'s one statement on PostgreSQL (a data-modifying ``WITH``)."""
-    parts = [f"parent AS ({parent} RETURNING id)"] + [
-        f"child{i} AS ({sql.replace(ROW_ID, '(SELECT id FROM parent)')})" for i, sql in enumerate(children)]
-    return f"WITH {', '.join(parts)} SELECT id FROM parent"
+    columns = ", ".join(quote(column) for column in returning)
+    parts = [f"parent AS ({parent} RETURNING {columns})"] + [
+        f"child{i} AS ({sql.replace(ROW_ID, parent_value('id'))})" for i, sql in enumerate(children)]
+    return f"WITH {', '.join(parts)} SELECT {columns} FROM parent"
 
 
 @functools.lru_cache(maxsize=1024)

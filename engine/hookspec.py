@@ -110,6 +110,20 @@ def routecard_event(event: Event, context: EventContext) -> Awaitable[None] | No
 
 
 @hookspec
+def routecard_event_wanted(kind: str, template: str, settings: Mapping[str, Any]) -> bool:
+    """Whether this plugin's ``routecard_event`` wants events of ``kind`` (``created``,
+    ``step_entered``, ...) about work orders of ``template``; ``settings`` are the plugin's
+    settings in the workspace (``plugins.<name>``).
+
+    Optional, and called often (plain, not async): a subscriber is not called with events its
+    plugin says no to. A plugin without it is handed every event. When no subscriber wants
+    ``created`` for a template (and no rule, SLA or other listener writes for it), a new
+    work order of it is saved on PostgreSQL in one statement, without BEGIN and COMMIT.
+    """
+    return True
+
+
+@hookspec
 def routecard_channels() -> Sequence[Channel]:
     """The outbound channels this plugin delivers (outbox row kinds, e.g. ``email``, ``webhook``).
 

@@ -106,6 +106,8 @@ class Plugins:
         for plugin, actions in self._each("routecard_actions"):
             for action in actions or ():
                 self.action_plugin.setdefault(getattr(action, "name", ""), plugin)
+        self._event_wanted: dict[str, Any] = {
+            impl.plugin_name: impl for impl in self.pm.hook.routecard_event_wanted.get_hookimpls()}
 
     # -- loading --------------------------------------------------------------------------
 
@@ -274,8 +276,35 @@ class Plugins:
             self.fail(impl.plugin_name, hook, _explain(exc))
             return None
 
+    def _wanted(self, plugin: str, kind: str, template: str, workspace_settings: Any) -> bool:
+        """Does ``plugin``'s event subscriber want events of ``kind`` about ``template``'s work orders?
+
+        Yes unless the plugin's ``routecard_event_wanted`` says no; one that raises or answers
+        other than True or False is recorded as a failure and handed the event.
+        """
+        impl = self._event_wanted.get(plugin)
+        if impl is None:
+            return True
+        args: dict[str, Any] = {"kind": kind, "template": template}
+        if "settings" in impl.argnames:
+            args["settings"] = self.settings_of(plugin, workspace_settings)
+        try:
+            answer = impl.function(**{name: args[name] for name in impl.argnames})
+        except Exception as exc:  # noqa: BLE001 - recorded against the plugin
+            self.fail(plugin, "routecard_event_wanted", _explain(exc))
+            return True
+        if not isinstance(answer, bool):
+            self.fail(plugin, "routecard_event_wanted", f"returned {type(answer).__name__}, not bool")
+            return True
+        return answer
+
+    def wants_event(self, kind: str, template: str, workspace_settings: Any) -> bool:
+        """Does any event subscriber want events of ``kind`` about ``template``'s work orders?"""
+        return any(self._wanted(impl.plugin_name, kind, template, workspace_settings)
+                   for impl in self.pm.hook.routecard_event.get_hookimpls())
+
     async def dispatch(self, runtime: Runtime, change: Change) -> None:
-        """Hand every event of a saved ``change`` to the event subscribers (in its transaction)."""
+        """Hand every event of a saved ``change`` to the event subscribers that want it (in its transaction)."""
         impls = self.pm.hook.routecard_event.get_hookimpls()
         if not impls:
             return
@@ -292,11 +321,13 @@ class Plugins:
         contexts = [(impl, EventContext(settings=self.settings_of(impl.plugin_name, settings),
                                         workspace=settings.name, base_url=settings.base_url, send=send))
                     for impl in impls]
+        template = order.template.name
         for index, (kind, before, after, source) in enumerate(change.events):
             event = Event(kind=kind, order=view, before=before, after=after, source=source,
                           key=f"{order.id}:{order.version}:{index}")
             for impl, context in contexts:
-                await self._call(impl, "routecard_event", {"event": event, "context": context})
+                if self._wanted(impl.plugin_name, kind, template, settings):
+                    await self._call(impl, "routecard_event", {"event": event, "context": context})
 
 
 async def enqueue_delivery(runtime: Runtime, channel: str, key: str, payload: Mapping[str, Any]) -> bool:

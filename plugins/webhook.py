@@ -151,13 +151,23 @@ def routecard_actions() -> Sequence[OrderAction]:
     return [OrderAction(name="webhook.post", run=post_order, description="POST the order to a webhook endpoint.")]
 
 
+def _wants(endpoint: Mapping[str, Any], kind: str, template: Any) -> bool:
+    """Does ``endpoint`` take events of ``kind`` about ``template``'s work orders (all, unless it lists some)?"""
+    events = endpoint.get("events") or ()
+    templates = endpoint.get("templates") or ()
+    return (not events or kind in events) and (not templates or template in templates)
+
+
+@hookimpl
+def routecard_event_wanted(kind: str, template: str, settings: Mapping[str, Any]) -> bool:
+    return any(_wants(endpoint, kind, template) for endpoint in settings.get("endpoints", ()))
+
+
 @hookimpl
 async def routecard_event(event: Event, context: EventContext) -> None:
     """Queue one delivery per endpoint that wants this event (fires once: keyed by the event)."""
     for endpoint in context.settings.get("endpoints", ()):
-        events = endpoint.get("events") or ()
-        templates = endpoint.get("templates") or ()
-        if (events and event.kind not in events) or (templates and event.order.get("template") not in templates):
+        if not _wants(endpoint, event.kind, event.order.get("template")):
             continue
         key = f"{endpoint['name']}:{event.key}"
         body = {"event": event.kind, "workspace": context.workspace, "order": dict(event.order),

@@ -384,6 +384,58 @@ async def test_hooks_that_raise_do_not_stop_the_app(database_url: str, tmp_path:
     assert any(f.startswith("routecard_actions: provision.server failed: ZeroDivisionError") for f in failures)
 
 
+class _Recording:
+    """An event subscriber that records the kinds of the events it was handed."""
+
+    def __init__(self) -> None:
+        self.handed: list[str] = []
+
+    @hookimpl
+    async def routecard_event(self, event: Any) -> None:
+        self.handed.append(event.kind)
+
+
+class _Picky(_Recording):
+    """Wants the event kinds its settings list."""
+
+    @hookimpl
+    def routecard_event_wanted(self, kind: str, settings: Any) -> bool:
+        return kind in settings.get("kinds", ())
+
+
+class _Unsure(_Recording):
+    """Its answer is no answer: it raises for one kind and says "yes" for the others."""
+
+    @hookimpl
+    def routecard_event_wanted(self, kind: str) -> Any:
+        if kind == "created":
+            raise RuntimeError("cannot tell")
+        return "yes"
+
+
+async def test_subscribers_get_only_the_events_they_want() -> None:
+    from types import SimpleNamespace
+
+    picky, unsure = _Picky(), _Unsure()
+    plugins = Plugins(discover=False, extra=[("picky", lambda: picky), ("unsure", lambda: unsure)])
+    settings = SimpleNamespace(name="desk", base_url="http://desk.example", plugins={"picky": {"kinds": ["completed"]}})
+    assert not plugins._wanted("picky", "created", "ticket", settings)
+    assert plugins._wanted("picky", "completed", "ticket", settings)
+    assert plugins.wants_event("created", "ticket", settings)  # the unsure one could not say no
+    order = SimpleNamespace(id=1, number="T-1", version=2, template=SimpleNamespace(name="ticket"),
+                            state={"template": "ticket", "fields": {}})
+    change = SimpleNamespace(order=order, events=[("created", {}, {}, None), ("completed", {}, {}, None),
+                                                  ("step_entered", {}, {}, None)])
+    await plugins.dispatch(SimpleNamespace(workspace=SimpleNamespace(settings=settings)), change)  # type: ignore[arg-type]
+    assert picky.handed == ["completed"]
+    assert unsure.handed == ["created", "completed", "step_entered"]
+    failures = plugins.info["unsure"].failures
+    assert "routecard_event_wanted: RuntimeError: cannot tell" in failures
+    assert "routecard_event_wanted: returned str, not bool" in failures
+    settings.plugins = {}
+    assert not Plugins(discover=False, extra=[("picky", _Picky)]).wants_event("created", "ticket", settings)
+
+
 BROKEN_MODULE = """
 from engine import hookimpl
 

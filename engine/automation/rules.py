@@ -128,6 +128,12 @@ class RuleIndex:
                 self.by_trigger.setdefault((event, detail), []).append(Watch(compiled, after, *values))
         self.size = len(workspace.rules)
 
+    def fires_on_creation(self, template: str, queue: str) -> bool:
+        """Might a rule fire when a work order of ``template`` enters ``queue`` (``on: created``)?"""
+        return any((not w.compiled.templates or template in w.compiled.templates)
+                   and (not w.compiled.queues or queue in w.compiled.queues)
+                   for w in self.by_trigger.get(("created", None), ()))
+
     def candidates(self, triggers: list[tuple[str, str | None]], order: Order,
                    values: dict[str, tuple[Any, Any]] | None = None) -> list[Candidate]:
         """The rules that react to any of ``triggers`` and apply to ``order``, in firing order.
@@ -264,7 +270,8 @@ class RuleEngine:
         self.runtime = runtime
         self._index: RuleIndex | None = None
         self._savepoints = 0
-        runtime.after_change.append(self.changed)
+        runtime.listen(self.changed, quiet_on_create=lambda template, queue: not self.index.fires_on_creation(
+            template.name, queue.name))
         runtime.after_message.append(self.message)
 
     async def message(self, order: Order, kind: str, author: Actor | None) -> None:

@@ -293,7 +293,8 @@ class SlaClock:
 def install(runtime: Runtime) -> SlaClock:
     """Keep ``runtime``'s SLA columns up to date on every change (and message, where the runtime tells)."""
     service = SlaClock(runtime)
-    runtime.after_change.append(service.changed)
+    # no SLA at all: nothing to start for a new work order
+    runtime.listen(service.changed, quiet_on_create=lambda *_: not policies_of(runtime.workspace))
     listeners = getattr(runtime, "after_message", None)
     if isinstance(listeners, list):
         listeners.append(service.message_added)

@@ -74,7 +74,8 @@ class Messages:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.notices = Notices(runtime)
-        runtime.after_change.append(self.notices.status_changed)
+        # a new work order's only event, ``created``, changes no status: no notice
+        runtime.listen(self.notices.status_changed, quiet_on_create=lambda *_: True)
 
     # -- read -------------------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id
 
 ChangeListener = Callable[[Change], Awaitable[None]]
 """Called with every saved ``Change``, inside its transaction (e.g. to write outbox rows)."""
+QuietOnCreate = Callable[[ResolvedTemplate, ResolvedQueue], bool]
+"""Says that a listener sends no statement for a new work order of a template in a queue (``Runtime.listen``)."""
 MessageListener = Callable[[Order, str, Actor | None], Awaitable[None]]
 """Called with every message added to a work order's thread (its kind and author), inside its transaction."""
 
@@ -65,10 +67,10 @@ class Runtime:
         self.actors = ActorCache()
         """The actors of recent requests' credentials (see ``ActorCache``)."""
         self._logins: dict[int, str] = {}
-        self._order_ids: str | None = None
-        """PostgreSQL: the sequence of work order ids (looked up by the first create, see ``_insert``)."""
         self._numbers: set[str] = set()
         """PostgreSQL: the templates whose number sequence is known to exist (``numbering``)."""
+        self._quiet: dict[ChangeListener, QuietOnCreate] = {}
+        """What listeners said of new work orders (``listen``)."""
         self.plugins: Plugins = plugins if plugins is not None else default_plugins()
         """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
@@ -76,7 +78,9 @@ class Runtime:
         self.reload(workspace)
         self.messages: Messages = Messages(self)
         """The message threads of work orders: comments, replies, follow-ups, subscriptions."""
-        self.after_change.append(lambda change: self.plugins.dispatch(self, change))
+        self.listen(lambda change: self.plugins.dispatch(self, change),
+                    quiet_on_create=lambda template, _: not self.plugins.wants_event(
+                        "created", template.name, self.workspace.settings))
         self.after_message: list[MessageListener] = []
         """Listeners of every message added to a thread (order, kind, author), run in its transaction."""
         from ..automation.sla import install as install_sla  # SLA clocks: before the rules, which may read them
@@ -252,34 +256,29 @@ class Runtime:
 
     async def _insert(self, actor: Actor, template: ResolvedTemplate, queue: ResolvedQueue, first: ResolvedStep,
                       core: dict[str, Any], fields: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
-        early = self.db.dialect == "postgresql"
-        reserved: int | None = None
-        if early:
-            # The number (a sequence of the template's, see numbering) and a round-robin turn (a
-            # row every create in the group updates) are taken in their own short statements,
-            # so that nothing is locked for the whole transaction and concurrent creates do not
-            # queue behind each other. A create that fails after this leaves a gap in the numbers.
-            # (On SQLite writes are serial anyway.)
+        postgres = self.db.dialect == "postgresql"
+        if postgres:
+            # A round-robin turn is a row every create in the group updates: taken in a short
+            # statement of its own, it is not locked for the whole transaction, so concurrent
+            # creates do not queue behind each other. (On SQLite writes are serial anyway.)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
-            if self._order_ids is None:  # looked up once, not in every _RESERVE (some 10 µs of the database's time)
-                self._order_ids = str(await self.db.fetch_value(
-                    "SELECT pg_get_serial_sequence('rc_work_order', 'id')"))
             if template.name not in self._numbers:
                 await ensure_sequence(self.db, template.name, template.start)
                 self._numbers.add(template.name)
+        # a create that opens its own transaction, which no listener writes in, is one statement
+        alone = postgres and not self.db.in_transaction() and self._quiet_create(template, queue)
         async with self.db.transaction():
-            if early:
-                # The order's id comes with the number, so that its insert is one statement
-                # nobody waits for (Database.defer): unless a listener writes too, it is sent alone.
-                number, reserved = await self._reserve(template)
-            else:
-                number = await self._next_number(template)
+            if not postgres:
+                number: str | None = await self._next_number(template)
                 owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
+            else:
+                number = None  # on PostgreSQL the order's statement takes it from the template's sequence
             moment = now()
+            title = core.get("title") or None
             row = {
                 "number": number, "template": template.name, "queue": queue.name, "step": first.name,
                 "status": "open", "priority": core.get("priority", "normal"),
-                "title": core.get("title") or f"{next(iter(template.label.values()))} {number}",
+                "title": title if title or number is None else self._default_title(template, number),
                 "owner_id": owner, "group_name": first.group, "customer_id": core.get("customer_id"),
                 "project_id": core.get("project_id"), "created_by": actor.id, "created_at": moment,
                 "updated_at": moment, "requested_at": core.get("requested_at"), "planned_at": core.get("planned_at"),
@@ -298,15 +297,25 @@ class Runtime:
             if first.actions:
                 children.append((_actions_insert(len(first.actions)),
                                  [value for action in first.actions for value in (first.name, action.name)]))
-            children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1, moment))
             if idempotency_key is not None:
                 children.append((_IDEMPOTENCY_INSERT, [idempotency_key, actor.id, moment]))
-            values = list(row.values())
-            if reserved is not None:
-                values.append(reserved)
-            order_id = await self.db.insert_family(_order_insert((*row, "id") if reserved is not None else tuple(row)),
-                                                   values, children, row_id=reserved)
-            row["id"] = order_id
+            if postgres:
+                # number and title are the statement's (its event's state too), the rest as in Python
+                del state["number"], state["title"]
+                children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
+                                             moment, numbered=True))
+                del row["number"], row["title"]
+                values = [title, self._default_title(template, ""), *row.values(), template.prefix,
+                          template.digits, sequence_name(template.name)]
+                saved = await self.db.insert_family_returning(_numbered_order_insert(tuple(row)), values, children,
+                                                              ("number", "title"), alone=alone)
+                row = {"number": saved["number"], "title": saved["title"], **row}
+                state = {"number": saved["number"], "title": saved["title"], **state}
+                row["id"] = saved["id"]
+            else:
+                children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
+                                             moment))
+                row["id"] = await self.db.insert_family(_order_insert(tuple(row)), list(row.values()), children)
             actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
             created = Change(Order(row, fields, actions, template, queue, codec, 1, state=state), actor.id,
                              self.workspace.fingerprint)
@@ -315,6 +324,31 @@ class Runtime:
                 await listener(created)
         return await self.view(created.order, known={actor.id: actor.login} if actor.id is not None else None)
 
+    @staticmethod
+    def _default_title(template: ResolvedTemplate, number: str) -> str:
+        """The title of a work order created without one: the template's label and the number."""
+        return f"{next(iter(template.label.values()))} {number}"
+
+    def listen(self, listener: ChangeListener, *, quiet_on_create: QuietOnCreate | None = None) -> None:
+        """Hear every saved change, in its transaction (``after_change``).
+
+        ``quiet_on_create`` tells, for a template and a queue, that the listener sends no
+        statement at all when it hears of a new work order of them. When every listener says
+        so, a new work order is saved on PostgreSQL in one statement without BEGIN and COMMIT.
+        A listener without it (as one appended to ``after_change``) counts as one that writes.
+        """
+        self.after_change.append(listener)
+        if quiet_on_create is not None:
+            self._quiet[listener] = quiet_on_create
+
+    def _quiet_create(self, template: ResolvedTemplate, queue: ResolvedQueue) -> bool:
+        """Does no listener send any statement for a new work order of ``template`` in ``queue``?"""
+        for listener in self.after_change:
+            quiet = self._quiet.get(listener)
+            if quiet is None or not quiet(template, queue):
+                return False
+        return True
+
     async def _idempotent(self, actor: Actor, key: str) -> dict[str, Any] | None:
         if len(key) > 200:
             raise Invalid("the idempotency key is too long", [{"field": "Idempotency-Key", "message": "at most 200 characters"}])
@@ -322,20 +356,6 @@ class Runtime:
             "SELECT w.number AS number FROM rc_idempotency i JOIN rc_work_order w ON w.id = i.work_order_id "
             "WHERE i.key = {} AND i.user_id = {}", key, actor.id)
         return await self.get(actor, found) if found is not None else None
-
-    async def _reserve(self, template: ResolvedTemplate) -> tuple[str, int]:
-        """On PostgreSQL: a new order's number and id, in one statement.
-
-        Ahead of the order's transaction, on its connection, the statement commits at once
-        without waiting for the disk. In a transaction already under way (a form submitted, a
-        rule's new work order) it is part of that transaction, which must still wait for the
-        disk when it commits.
-        """
-        assert self._order_ids is not None
-        args = (sequence_name(template.name), self._order_ids)
-        rows = await self.db.fetch_ahead(_RESERVE_ALONE, *args)
-        row = (rows if rows is not None else await self.db.fetch(_RESERVE, *args))[0]
-        return self._numbered(template, row["value"]), int(row["id"])
 
     async def _next_number(self, template: ResolvedTemplate) -> str:
         """On SQLite: the template's counter row, counted up in the order's transaction."""
@@ -725,20 +745,6 @@ def _json(value: Any) -> Any:
 # The statements of a create, built once per shape (and kept as the same string objects, whose
 # hash Python then keeps, for the statement caches keyed by SQL text).
 
-_RESERVE = "SELECT nextval({}::regclass) AS value, nextval({}::regclass) AS id"
-"""A template's next number and a work order id, on PostgreSQL: ``nextval`` of the template's
-number sequence (``numbering``) and of the work orders' id sequence, named by the parameters."""
-
-_RESERVE_ALONE = f"{_RESERVE}, set_config('synchronous_commit', 'off', true) AS no_wait"
-"""``_RESERVE`` committed on its own (``Database.fetch_ahead``), without waiting for the disk.
-
-Its commit does not wait for the log to reach the disk (``synchronous_commit`` off for this
-statement alone): a ``nextval`` that logs its sequence's advance (one in 32) would wait for the
-flush. That is safe: the order's commit comes later in the log and waits for it, so a number
-can only be lost in a crash if no order was stored with it.
-Inside a transaction the setting would hold for the whole transaction: never sent there.
-"""
-
 _IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) "
                        f"VALUES ({{}}, {{}}, {ROW_ID}, {{}})")
 
@@ -747,6 +753,22 @@ _IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id,
 def _order_insert(columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in columns)}) "
             f"VALUES ({', '.join('{}' for _ in columns)})")
+
+
+@functools.lru_cache(maxsize=64)
+def _numbered_order_insert(columns: tuple[str, ...]) -> str:
+    """On PostgreSQL: the order's insert, its number the next of the template's sequence.
+
+    Parameters: the title (``NULL`` for the default), the default title's text before the
+    number, the values of ``columns``, then the template's prefix, digits and sequence. The
+    number is the prefix and the sequence's value with at least ``digits`` digits, as
+    ``Runtime._numbered`` writes it.
+    """
+    return (f"INSERT INTO rc_work_order (number, title, {', '.join(quote(k) for k in columns)}) "
+            "SELECT n.number, COALESCE({}::text, {}::text || n.number), "
+            f"{', '.join('{}' for _ in columns)} "
+            "FROM (SELECT {}::text || lpad(s.v::text, greatest({}::int, length(s.v::text)), '0') AS number "
+            "FROM nextval({}::regclass) AS s(v)) AS n")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from ..compile.spec import extension_table
-from ..db import ROW_ID, Database
+from ..db import ROW_ID, Database, parent_value
 from ..errors import Conflict, NotFound
 from ..identifiers import quote
 from ..link.resolved import ResolvedQueue, ResolvedStep, ResolvedTemplate
@@ -232,6 +232,10 @@ class Change:
 _EVENT = ("INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, "
           "version) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})")
 _EVENT_OF_NEW_ORDER = _EVENT.replace("VALUES ({}, ", f"VALUES ({ROW_ID}, ", 1)
+_EVENT_OF_NUMBERED_ORDER = (
+    "INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, version) "
+    f"VALUES ({ROW_ID}, {{}}, {{}}, {{}}, {{}}, {{}}::jsonb || jsonb_build_object('number', {parent_value('number')}, "
+    f"'title', {parent_value('title')}), {{}}, {{}}, {{}})")
 
 
 async def insert_event(db: Database, order_id: int, actor_id: int | None, kind: str, before: dict[str, Any],
@@ -242,9 +246,14 @@ async def insert_event(db: Database, order_id: int, actor_id: int | None, kind: 
 
 
 def event_insert(actor_id: int | None, kind: str, before: dict[str, Any], after: dict[str, Any], source: str | None,
-                 definition_version: str, version: int, moment: dt.datetime) -> tuple[str, list[Any]]:
-    """The audit event of an order not yet inserted, as a child of ``Database.insert_family``."""
-    return (_EVENT_OF_NEW_ORDER,
+                 definition_version: str, version: int, moment: dt.datetime, *,
+                 numbered: bool = False) -> tuple[str, list[Any]]:
+    """The audit event of an order not yet inserted, as a child of ``Database.insert_family``.
+
+    ``numbered`` (PostgreSQL, ``Database.insert_family_returning``): the order's number and
+    title are the ones its insert returns, added to ``after``.
+    """
+    return (_EVENT_OF_NUMBERED_ORDER if numbered else _EVENT_OF_NEW_ORDER,
             [actor_id, kind, moment, _event_json(before), _event_json(after), source, definition_version, version])
 
 

@@ -1,0 +1,328 @@
+"""Transactions begun when first used, and a statement sent alone (``Database.fetch_alone``).
+
+On PostgreSQL a transaction sends BEGIN just before its first statement; one whose only
+statement goes alone sends it without BEGIN and COMMIT, and nothing after it. A new work
+order is such a statement when no listener of the runtime writes for it (``Runtime.listen``):
+its number (the template's sequence), row, fields, actions, audit event and idempotency key
+in one. What is checked here is what the server receives (every query asyncpg sends is
+recorded) and that the work stays all-or-nothing either way. On SQLite, which runs in this
+process, ``fetch_alone`` declines and the caller runs the statement in the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from engine.db import Database
+from engine.errors import Invalid
+from engine.runtime.service import Change
+
+from tests.runtime_helpers import ORDER, Env, ecommerce, tmp_env  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every query asyncpg sends to PostgreSQL during the test, as sent (without a final semicolon)."""
+    queries: list[str] = []
+    for name in ("execute", "fetch"):
+        original = getattr(asyncpg.connection.Connection, name)
+
+        def recording(self: Any, query: str, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            queries.append(query.strip().rstrip(";"))
+            return _original(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.connection.Connection, name, recording)
+    yield queries
+
+
+INSERT = "INSERT INTO alone_t (id, note) VALUES ({}, {}) RETURNING id"
+
+
+async def _table(db: Database) -> None:
+    await db.execute("CREATE TABLE alone_t (id INTEGER PRIMARY KEY, note VARCHAR(20) NOT NULL)")
+
+
+async def _notes(db: Database) -> list[str]:
+    return [r["note"] for r in await db.fetch("SELECT note FROM alone_t ORDER BY id")]
+
+
+async def test_a_lone_statement_is_sent_without_begin_and_commit(db: Database, sent: list[str]) -> None:
+    await _table(db)
+    sent.clear()
+    async with db.transaction():
+        rows = await db.fetch_alone(INSERT, 1, "alone")
+        if db.dialect == "sqlite":
+            assert rows is None  # declined: run it in the transaction
+            rows = await db.fetch(INSERT, 1, "alone")
+    assert rows == [{"id": 1}]
+    assert await _notes(db) == ["alone"]
+    if db.dialect == "postgresql":
+        assert sent[0] == "INSERT INTO alone_t (id, note) VALUES ($1, $2) RETURNING id"
+        assert "BEGIN" not in sent and "COMMIT" not in sent
+
+
+async def test_an_empty_transaction_sends_nothing(db: Database, sent: list[str]) -> None:
+    sent.clear()
+    async with db.transaction():
+        pass
+    if db.dialect == "postgresql":
+        assert sent == []
+
+
+async def test_nothing_follows_a_lone_statement(db: Database) -> None:
+    """What is sent alone is committed at once: a later statement could not be part of it."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite declines to send a statement alone")
+    await _table(db)
+    with pytest.raises(RuntimeError, match="only one"):
+        async with db.transaction():
+            await db.fetch_alone(INSERT, 1, "committed")
+            await db.fetch("SELECT note FROM alone_t")
+    assert await _notes(db) == ["committed"]
+    async with db.transaction():  # the connection went back to the pool clean
+        await db.fetch(INSERT, 2, "after")
+    assert await _notes(db) == ["committed", "after"]
+
+
+async def test_a_transaction_under_way_takes_no_lone_statement(db: Database, sent: list[str]) -> None:
+    await _table(db)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await db.fetch("SELECT 1 AS one")
+            assert await db.fetch_alone(INSERT, 1, "inside") is None
+            await db.fetch(INSERT, 1, "inside")
+            raise RuntimeError("rolled back")
+    assert await _notes(db) == []
+
+
+async def test_a_failing_lone_statement_raises_and_writes_nothing(db: Database) -> None:
+    await _table(db)
+    await db.execute("INSERT INTO alone_t (id, note) VALUES (1, 'there')")
+    with pytest.raises(Exception, match="(?i)unique|constraint"):
+        async with db.transaction():
+            if await db.fetch_alone(INSERT, 1, "clash") is None:
+                await db.fetch(INSERT, 1, "clash")
+    assert await _notes(db) == ["there"]
+    with pytest.raises(Invalid):
+        async with db.transaction():
+            if await db.fetch_alone(INSERT, 2, "a\x00b") is None:
+                await db.fetch(INSERT, 2, "a\x00b")
+    assert await _notes(db) == ["there"]
+
+
+DESK = {"routecard.yaml": "name: desk\n", "defs.yaml": """\
+kind: Group
+name: desk
+members: [agent]
+---
+kind: Role
+name: agent
+groups: [desk]
+permissions: [order.create]
+---
+kind: Template
+name: ticket
+numbering: {prefix: "T-"}
+fields:
+  - {name: summary, type: input, required: true}
+---
+kind: Queue
+name: desk_queue
+templates: [ticket]
+steps:
+  - name: triage
+    group: desk
+    actions: [{name: check}, {name: route}]
+"""}
+
+async def test_a_create_nobody_listens_to_is_one_statement(tmp_env: Any, sent: list[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A create of a template without rules, SLAs or webhooks: on PostgreSQL one statement
+    (number, order, fields, actions, event and idempotency key), neither BEGIN nor COMMIT,
+    on the connection the idempotency key's lookup did not take."""
+    env = await tmp_env(DESK)
+    agent = await env.actor("agent")
+    await env.rt.create(agent, "ticket", {"fields": {"summary": "first"}})  # the template's sequence is made
+    taken: list[object] = []
+    original = asyncpg.pool.Pool._acquire
+
+    def acquire(self: Any, *args: Any, **kwargs: Any) -> Any:
+        taken.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.pool.Pool, "_acquire", acquire)
+    sent.clear()
+    view = await env.rt.create(agent, "ticket", {"fields": {"summary": "second"}}, idempotency_key="k-1")
+    acquired = len(taken)
+    writes = [q for q in sent if not q.startswith("SELECT")]
+    order = (await env.db.fetch("SELECT id, number, title FROM rc_work_order WHERE number = {}", view["number"]))[0]
+    assert view["number"] == "T-00002" and view["title"] == order["title"] == "Ticket T-00002"
+    assert view["fields"] == {"summary": "second"}
+    assert await env.db.fetch_value("SELECT work_order_id FROM rc_idempotency WHERE key = 'k-1'") == order["id"]
+    assert [r["action"] for r in await env.db.fetch(
+        "SELECT action FROM rc_step_action WHERE work_order_id = {} ORDER BY action", order["id"])] == ["check", "route"]
+    after = await env.db.fetch_value(
+        "SELECT after FROM rc_event WHERE work_order_id = {} AND kind = 'created'", order["id"])
+    after = json.loads(after) if isinstance(after, str) else after
+    assert (after["number"], after["title"], after["fields"]) == ("T-00002", "Ticket T-00002", {"summary": "second"})
+    if env.db.dialect == "postgresql":
+        assert len(writes) == 1 and writes[0].startswith("WITH parent AS (INSERT INTO rc_work_order"), sent
+        assert "nextval" in writes[0] and "BEGIN" not in sent and "COMMIT" not in sent
+        assert acquired == 2  # the idempotency key's lookup, and the order
+
+
+async def test_a_given_title_is_kept(tmp_env: Any) -> None:
+    env = await tmp_env(DESK)
+    view = await env.rt.create(await env.actor("agent"), "ticket", {"title": "Printer on fire",
+                                                                     "fields": {"summary": "x"}})
+    assert view["title"] == "Printer on fire"
+    events = await env.rt.events(await env.actor("agent"), view["number"])
+    assert events[0]["after"]["title"] == "Printer on fire" and events[0]["after"]["number"] == view["number"]
+
+
+async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env, sent: list[str]) -> None:
+    """The e-commerce order starts an SLA clock: its UPDATE and the order's insert commit together."""
+    lukas = await ecommerce.actor("lukas.maier")
+    await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
+    sent.clear()
+    view = await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
+    assert await ecommerce.db.fetch_value(
+        "SELECT sla_state FROM rc_work_order WHERE number = {}", view["number"]) is not None
+    if ecommerce.db.dialect == "postgresql":
+        begin, commit = sent.index("BEGIN"), sent.index("COMMIT")
+        inside = sent[begin + 1:commit]
+        assert inside[0].startswith("WITH parent AS (INSERT INTO rc_work_order"), sent
+        assert any(q.startswith("UPDATE rc_work_order SET sla_") for q in inside), sent
+        assert not any(q.startswith("SELECT sla_name") for q in sent), sent  # a new order's clock is not read
+        assert not any("nextval" in q for q in sent[:begin]), sent  # the number comes with the order
+
+
+def _with_webhook(events: str) -> dict[str, str]:
+    return {**DESK, "routecard.yaml": f"""\
+name: desk
+plugins:
+  webhook:
+    allow_hosts: [127.0.0.1]
+    endpoints:
+      - {{name: erp, url: "http://127.0.0.1:9/hook", events: {events}}}
+"""}
+
+
+@pytest.mark.parametrize("events", ["[created]", "[completed]"])
+async def test_a_webhook_decides_whether_a_create_is_alone(tmp_env: Any, sent: list[str], events: str) -> None:
+    """A webhook endpoint that takes ``created`` makes the create one transaction with its
+    outbox row; one that does not take it leaves the create alone (and gets no row)."""
+    env = await tmp_env(_with_webhook(events))
+    agent = await env.actor("agent")
+    await env.rt.create(agent, "ticket", {"fields": {"summary": "first"}})
+    sent.clear()
+    view = await env.rt.create(agent, "ticket", {"fields": {"summary": "second"}})
+    queued = await env.db.fetch("SELECT idempotency_key FROM rc_outbox WHERE kind = 'webhook'")
+    assert len(queued) == (2 if events == "[created]" else 0)
+    if env.db.dialect == "postgresql":
+        assert ("BEGIN" in sent and "COMMIT" in sent) == (events == "[created]"), sent
+        assert any(q.startswith("WITH parent AS") for q in sent) and view["number"] == "T-00002"
+
+
+async def test_a_listener_that_says_nothing_counts_as_writing(tmp_env: Any) -> None:
+    """A listener appended to ``after_change`` (no word on new orders) writes in the create's
+    transaction: when it fails after writing, neither its row nor the order stays."""
+    env = await tmp_env(DESK)
+    agent = await env.actor("agent")
+
+    async def listener(change: Change) -> None:
+        await env.db.execute("INSERT INTO rc_counter (name, value) VALUES ({}, 1)", f"heard:{change.order.number}")
+        if change.order.state["fields"]["summary"] == "fail":
+            raise RuntimeError("the listener failed")
+
+    env.rt.after_change.append(listener)
+    view = await env.rt.create(agent, "ticket", {"fields": {"summary": "fine"}})
+    with pytest.raises(RuntimeError):
+        await env.rt.create(agent, "ticket", {"fields": {"summary": "fail"}})
+    assert [r["number"] for r in await env.db.fetch("SELECT number FROM rc_work_order")] == [view["number"]]
+    assert await env.db.fetch_value("SELECT COUNT(*) FROM rc_counter WHERE name LIKE 'heard:%'") == 1
+
+
+async def test_a_listener_that_says_it_is_quiet_must_be(tmp_env: Any) -> None:
+    """A listener that said it sends nothing for new orders, and then writes: on PostgreSQL the
+    order was committed alone and the write is refused (a bug of the listener, made loud)."""
+    env = await tmp_env(DESK)
+    agent = await env.actor("agent")
+
+    async def liar(change: Change) -> None:
+        await env.db.execute("INSERT INTO rc_counter (name, value) VALUES ('liar', 1)")
+
+    env.rt.listen(liar, quiet_on_create=lambda *_: True)
+    if env.db.dialect == "postgresql":
+        with pytest.raises(RuntimeError, match="only one"):
+            await env.rt.create(agent, "ticket", {"fields": {"summary": "x"}})
+        assert await env.db.fetch_value("SELECT COUNT(*) FROM rc_counter WHERE name = 'liar'") == 0
+    else:  # SQLite never sends a statement alone: the write is part of the create's transaction
+        await env.rt.create(agent, "ticket", {"fields": {"summary": "x"}})
+        assert await env.db.fetch_value("SELECT COUNT(*) FROM rc_counter WHERE name = 'liar'") == 1
+
+
+async def test_a_create_inside_a_callers_transaction_is_part_of_it(tmp_env: Any) -> None:
+    """A form submitted or a rule's new work order: created inside a transaction the caller
+    opened (whether it has sent anything yet or not), the order commits or rolls back with it."""
+    env = await tmp_env(DESK)
+    agent = await env.actor("agent")
+    for under_way in (False, True):
+        with pytest.raises(RuntimeError):
+            async with env.db.transaction():
+                if under_way:
+                    await env.db.fetch("SELECT 1 AS one")
+                view = await env.rt.create(agent, "ticket", {"fields": {"summary": "inside"}})
+                await env.db.execute("UPDATE rc_work_order SET title = 'changed after' WHERE number = {}",
+                                     view["number"])
+                raise RuntimeError("the caller's other work failed")
+    assert await env.db.fetch_value("SELECT COUNT(*) FROM rc_work_order") == 0
+    async with env.db.transaction():
+        view = await env.rt.create(agent, "ticket", {"fields": {"summary": "inside"}})
+        await env.db.execute("UPDATE rc_work_order SET title = 'changed after' WHERE number = {}", view["number"])
+    assert await env.db.fetch_value("SELECT title FROM rc_work_order") == "changed after"
+
+
+def _with_rule(templates: str) -> dict[str, str]:
+    return {**DESK, "rules.yaml": f"""\
+kind: Template
+name: other
+numbering: {{prefix: "O-"}}
+fields:
+  - {{name: summary, type: input}}
+---
+kind: Queue
+name: other_queue
+templates: [other]
+steps:
+  - name: triage
+    group: desk
+---
+kind: Rule
+name: urgent_summaries
+on: [created]
+templates: {templates}
+when: {{field: summary, equals: urgent}}
+do:
+  - set_priority: high
+"""}
+
+
+@pytest.mark.parametrize("templates", ["[ticket]", "[other]"])
+async def test_a_rule_on_created_decides_whether_a_create_is_alone(tmp_env: Any, sent: list[str],
+                                                                  templates: str) -> None:
+    """A rule that reacts to new work orders of the template makes its create one transaction
+    (the rule may write: here it raises the priority); a rule of another template does not."""
+    env = await tmp_env(_with_rule(templates))
+    agent = await env.actor("agent")
+    await env.rt.create(agent, "ticket", {"fields": {"summary": "first"}})
+    sent.clear()
+    view = await env.rt.create(agent, "ticket", {"fields": {"summary": "urgent"}})
+    assert view["priority"] == ("high" if templates == "[ticket]" else "normal")
+    if env.db.dialect == "postgresql":
+        assert ("BEGIN" in sent and "COMMIT" in sent) == (templates == "[ticket]"), sent
