@@ -106,6 +106,7 @@ class Plugins:
         for plugin, actions in self._each("routecard_actions"):
             for action in actions or ():
                 self.action_plugin.setdefault(getattr(action, "name", ""), plugin)
+        self._event_impls: list[Any] = self.pm.hook.routecard_event.get_hookimpls()  # a copy each time it is asked
         self._event_wanted: dict[str, Any] = {
             impl.plugin_name: impl for impl in self.pm.hook.routecard_event_wanted.get_hookimpls()}
 
@@ -300,34 +301,37 @@ class Plugins:
 
     def wants_event(self, kind: str, template: str, workspace_settings: Any) -> bool:
         """Does any event subscriber want events of ``kind`` about ``template``'s work orders?"""
-        return any(self._wanted(impl.plugin_name, kind, template, workspace_settings)
-                   for impl in self.pm.hook.routecard_event.get_hookimpls())
+        return any(self._wanted(impl.plugin_name, kind, template, workspace_settings) for impl in self._event_impls)
 
     async def dispatch(self, runtime: Runtime, change: Change) -> None:
         """Hand every event of a saved ``change`` to the event subscribers that want it (in its transaction)."""
-        impls = self.pm.hook.routecard_event.get_hookimpls()
+        impls = self._event_impls
         if not impls:
             return
         order = change.order
+        settings = runtime.workspace.settings
+        template = order.template.name
+        handed = [(index, [impl for impl in impls if self._wanted(impl.plugin_name, kind, template, settings)])
+                  for index, (kind, *_) in enumerate(change.events)]
+        if not any(wanting for _, wanting in handed):
+            return
         state = order.state
         view = {"number": order.number, "template": state.get("template"), "queue": state.get("queue"),
                 "step": state.get("step"), "status": state.get("status"), "priority": state.get("priority"),
                 "title": state.get("title"), "version": order.version, "fields": dict(state.get("fields") or {})}
-        settings = runtime.workspace.settings
 
         async def send(channel: str, key: str, payload: Mapping[str, Any]) -> bool:
             return await enqueue_delivery(runtime, channel, key, payload)
 
-        contexts = [(impl, EventContext(settings=self.settings_of(impl.plugin_name, settings),
-                                        workspace=settings.name, base_url=settings.base_url, send=send))
-                    for impl in impls]
-        template = order.template.name
-        for index, (kind, before, after, source) in enumerate(change.events):
+        contexts = {impl.plugin_name: EventContext(settings=self.settings_of(impl.plugin_name, settings),
+                                                   workspace=settings.name, base_url=settings.base_url, send=send)
+                    for _, wanting in handed for impl in wanting}
+        for index, wanting in handed:
+            kind, before, after, source = change.events[index]
             event = Event(kind=kind, order=view, before=before, after=after, source=source,
                           key=f"{order.id}:{order.version}:{index}")
-            for impl, context in contexts:
-                if self._wanted(impl.plugin_name, kind, template, settings):
-                    await self._call(impl, "routecard_event", {"event": event, "context": context})
+            for impl in wanting:
+                await self._call(impl, "routecard_event", {"event": event, "context": contexts[impl.plugin_name]})
 
 
 async def enqueue_delivery(runtime: Runtime, channel: str, key: str, payload: Mapping[str, Any]) -> bool:
