@@ -115,8 +115,10 @@ def routecard_event_wanted(kind: str, template: str, settings: Mapping[str, Any]
     ``step_entered``, ...) about work orders of ``template``; ``settings`` are the plugin's
     settings in the workspace (``plugins.<name>``).
 
-    Optional, and called often (plain, not async): a subscriber is not called with events its
-    plugin says no to. A plugin without it is handed every event. When no subscriber wants
+    Optional and plain (not async): a subscriber is not called with events its plugin says
+    no to. A plugin without it is handed every event. The answer must depend on the
+    arguments alone: it is asked once per kind and template for the workspace's settings
+    as loaded, and kept until they are loaded again. When no subscriber wants
     ``created`` for a template (and no rule, SLA or other listener writes for it), a new
     work order of it is saved on PostgreSQL in one statement, without BEGIN and COMMIT.
     """

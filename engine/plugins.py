@@ -109,6 +109,8 @@ class Plugins:
         self._event_impls: list[Any] = self.pm.hook.routecard_event.get_hookimpls()  # a copy each time it is asked
         self._event_wanted: dict[str, Any] = {
             impl.plugin_name: impl for impl in self.pm.hook.routecard_event_wanted.get_hookimpls()}
+        self._answers: tuple[Any, dict[tuple[str, str, str], bool]] = (None, {})
+        """The answers of ``routecard_event_wanted`` for the workspace settings they were given."""
 
     # -- loading --------------------------------------------------------------------------
 
@@ -281,11 +283,23 @@ class Plugins:
         """Does ``plugin``'s event subscriber want events of ``kind`` about ``template``'s work orders?
 
         Yes unless the plugin's ``routecard_event_wanted`` says no; one that raises or answers
-        other than True or False is recorded as a failure and handed the event.
+        other than True or False is recorded as a failure and handed the event. Each answer
+        is asked once for the workspace settings in force (a reload gives new ones).
         """
         impl = self._event_wanted.get(plugin)
         if impl is None:
             return True
+        given, answers = self._answers
+        if given is not workspace_settings:
+            answers = {}
+            self._answers = (workspace_settings, answers)
+        answer = answers.get((plugin, kind, template))
+        if answer is None:
+            answer = answers[plugin, kind, template] = self._ask_wanted(impl, kind, template, workspace_settings)
+        return answer
+
+    def _ask_wanted(self, impl: Any, kind: str, template: str, workspace_settings: Any) -> bool:
+        plugin = impl.plugin_name
         args: dict[str, Any] = {"kind": kind, "template": template}
         if "settings" in impl.argnames:
             args["settings"] = self.settings_of(plugin, workspace_settings)

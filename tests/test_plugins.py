@@ -396,10 +396,13 @@ class _Recording:
 
 
 class _Picky(_Recording):
-    """Wants the event kinds its settings list."""
+    """Wants the event kinds its settings list; counts how often it was asked."""
+
+    asked = 0
 
     @hookimpl
     def routecard_event_wanted(self, kind: str, settings: Any) -> bool:
+        self.asked += 1
         return kind in settings.get("kinds", ())
 
 
@@ -432,8 +435,14 @@ async def test_subscribers_get_only_the_events_they_want() -> None:
     failures = plugins.info["unsure"].failures
     assert "routecard_event_wanted: RuntimeError: cannot tell" in failures
     assert "routecard_event_wanted: returned str, not bool" in failures
-    settings.plugins = {}
-    assert not Plugins(discover=False, extra=[("picky", _Picky)]).wants_event("created", "ticket", settings)
+    # asked once per kind and template for the settings in force, again for new settings
+    asked = picky.asked
+    assert plugins.wants_event("completed", "ticket", settings) and picky.asked == asked
+    assert plugins._wanted("picky", "completed", "other", settings) and picky.asked == asked + 1
+    reloaded = SimpleNamespace(name="desk", base_url="http://desk.example", plugins={"picky": {"kinds": ["created"]}})
+    assert plugins._wanted("picky", "created", "ticket", reloaded) and picky.asked == asked + 2
+    reloaded.plugins = {}
+    assert not Plugins(discover=False, extra=[("picky", _Picky)]).wants_event("created", "ticket", reloaded)
 
 
 BROKEN_MODULE = """
