@@ -152,10 +152,6 @@ class Database:
         """Run one statement that returns nothing of interest."""
         await self.fetch(sql, *args)
 
-    def in_transaction(self) -> bool:
-        """Is the caller inside ``transaction()``?"""
-        return self.engine.current_transaction.get() is not None
-
     async def fetch_alone(self, sql: str, *args: Any) -> list[dict[str, Any]] | None:
         """Run one statement as the current transaction's only one, committed by itself; its rows.
 
@@ -164,12 +160,12 @@ class Database:
         itself): two round trips to the server fewer. The transaction then sends nothing
         more: a later statement in it raises ``RuntimeError`` (it could not be part of what
         has been committed). Anywhere else (SQLite, outside ``transaction()``, a transaction
-        under way) it cannot, and ``None`` says so: the caller runs the statement in the
-        transaction instead. Only for the code that opened the transaction (a caller's
-        transaction it is nested in would be ended by it).
+        under way, a ``transaction()`` nested in a caller's, which the caller may go on
+        with) it cannot, and ``None`` says so: the caller runs the statement in the
+        transaction instead.
         """
         current = self.engine.current_transaction.get()
-        if not isinstance(current, _Transaction) or not current.fresh:
+        if not isinstance(current, _Transaction) or not current.fresh or current.nested:
             return None
         _refuse_nul(args)
         records = await current.connection.fetch(self._compile(sql), *args)
@@ -294,10 +290,14 @@ class _Transaction(PostgresTransaction):
 
     async def __aenter__(self) -> PostgresTransaction:
         if self._parent is not None:  # the transaction already open (piccolo's own too)
+            if isinstance(self._parent, _Transaction):
+                self._parent.nested += 1
             return self._parent
         self._started = False
         self.sealed = False
         """Its only statement went alone (``Database.fetch_alone``): nothing more may be sent."""
+        self.nested: int = 0
+        """How many ``transaction()`` blocks inside it are running (they are part of it)."""
         self.connection = await self.get_connection()  # type: ignore[no-untyped-call]
         self.transaction = self.connection.transaction()
         self.context = self.engine.current_transaction.set(self)
@@ -325,6 +325,8 @@ class _Transaction(PostgresTransaction):
 
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
         if self._parent:
+            if isinstance(self._parent, _Transaction):
+                self._parent.nested -= 1
             return exception is None
         try:
             if exception is not None:

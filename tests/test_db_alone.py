@@ -100,6 +100,23 @@ async def test_a_transaction_under_way_takes_no_lone_statement(db: Database, sen
     assert await _notes(db) == []
 
 
+async def test_a_nested_transaction_takes_no_lone_statement(db: Database, sent: list[str]) -> None:
+    """Nested in a caller's transaction that has sent nothing yet, the statement is part of it:
+    the caller goes on after the inner block, and a rollback takes both back."""
+    await _table(db)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            async with db.transaction():
+                assert await db.fetch_alone(INSERT, 1, "inner") is None
+                await db.fetch(INSERT, 1, "inner")
+            await db.fetch(INSERT, 2, "outer")
+            raise RuntimeError("rolled back")
+    assert await _notes(db) == []
+    async with db.transaction():  # the outer one alone may send it alone again
+        rows = await db.fetch_alone(INSERT, 3, "alone")
+    assert (rows is not None) == (db.dialect == "postgresql")
+
+
 async def test_a_failing_lone_statement_raises_and_writes_nothing(db: Database) -> None:
     await _table(db)
     await db.execute("INSERT INTO alone_t (id, note) VALUES (1, 'there')")

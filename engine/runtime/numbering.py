@@ -60,22 +60,24 @@ async def ensure_sequence(db: Database, template: str, start: int) -> None:
         "END IF; END $ensure$")
 
 
+async def _sequences(db: Database) -> dict[str, int | None]:
+    """PostgreSQL: the number sequences by template, each with the last number it gave (``None``: none yet)."""
+    rows = await db.fetch("SELECT sequencename AS name, last_value AS value FROM pg_sequences "
+                          "WHERE schemaname = current_schema() AND starts_with(sequencename, {})", PREFIX)
+    return {str(row["name"]).removeprefix(PREFIX): row["value"] for row in rows}
+
+
 async def counter_values(db: Database) -> dict[str, int]:
     """PostgreSQL: the last number each template's sequence gave, by counter row name."""
     if db.dialect != "postgresql":
         return {}
-    rows = await db.fetch(
-        "SELECT sequencename AS name, last_value AS value FROM pg_sequences "
-        "WHERE schemaname = current_schema() AND starts_with(sequencename, {}) AND last_value IS NOT NULL", PREFIX)
-    return {counter_name(str(row["name"]).removeprefix(PREFIX)): int(row["value"]) for row in rows}
+    return {counter_name(template): int(value) for template, value in (await _sequences(db)).items()
+            if value is not None}
 
 
 async def drop_sequences(db: Database) -> None:
     """PostgreSQL: drop every number sequence (those of an earlier database in the same place)."""
     if db.dialect != "postgresql":
         return
-    rows = await db.fetch(
-        "SELECT sequencename AS name FROM pg_sequences WHERE schemaname = current_schema() "
-        "AND starts_with(sequencename, {})", PREFIX)
-    for row in rows:
-        await db.execute(f"DROP SEQUENCE {quote(str(row['name']))}")
+    for template in await _sequences(db):
+        await db.execute(f"DROP SEQUENCE {quote(sequence_name(template))}")

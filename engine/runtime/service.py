@@ -265,8 +265,8 @@ class Runtime:
             if template.name not in self._numbers:
                 await ensure_sequence(self.db, template.name, template.start)
                 self._numbers.add(template.name)
-        # a create that opens its own transaction, which no listener writes in, is one statement
-        alone = postgres and not self.db.in_transaction() and self._quiet_create(template, queue)
+        # a create no listener writes for is one statement (unless inside a caller's transaction)
+        alone = postgres and self._quiet_create(template, queue)
         async with self.db.transaction():
             if not postgres:
                 number: str | None = await self._next_number(template)
@@ -301,17 +301,15 @@ class Runtime:
                 children.append((_IDEMPOTENCY_INSERT, [idempotency_key, actor.id, moment]))
             if postgres:
                 # number and title are the statement's (its event's state too), the rest as in Python
-                del state["number"], state["title"]
+                del row["number"], row["title"], state["number"], state["title"]
                 children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
                                              moment, numbered=True))
-                del row["number"], row["title"]
                 values = [title, self._default_title(template, ""), *row.values(), template.prefix,
                           template.digits, sequence_name(template.name)]
                 saved = await self.db.insert_family_returning(_numbered_order_insert(tuple(row)), values, children,
                                                               ("number", "title"), alone=alone)
-                row = {"number": saved["number"], "title": saved["title"], **row}
-                state = {"number": saved["number"], "title": saved["title"], **state}
-                row["id"] = saved["id"]
+                row.update(saved)
+                state.update(number=saved["number"], title=saved["title"])
             else:
                 children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
                                              moment))
