@@ -7,6 +7,7 @@ checked and quoted with ``engine.identifiers.quote``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import warnings
@@ -92,6 +93,8 @@ class Database:
         self.dialect: Dialect = dialect
         self.pool_size = pool_size
         self._pool = False
+        self._turns: asyncio.Semaphore | None = None
+        """With the pool: one place per connection, taken in the order asked (``start_pool``)."""
         self._statements: dict[str, str] = {}
 
     @property
@@ -134,7 +137,7 @@ class Database:
         elif current is not None:
             records = await current.connection.fetch(query, *args)
         elif engine.pool is not None:
-            async with engine.pool.acquire() as connection:
+            async with self._turn(), engine.pool.acquire() as connection:
                 records = await connection.fetch(query, *args)
         else:
             connection = await engine.get_new_connection()
@@ -230,14 +233,21 @@ class Database:
             transaction = self.engine.transaction(transaction_type=TransactionType.immediate)
         else:
             assert isinstance(self.engine, PostgresEngine)
-            transaction = _Transaction(self.engine)
+            transaction = _Transaction(self.engine, self._turns)
         return transaction
+
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A place in the line for a pooled connection (``start_pool``)."""
+        return self._turns if self._turns is not None else contextlib.nullcontext()
 
     async def start_pool(self) -> None:
         """Keep PostgreSQL connections open for reuse (servers and workers; not needed by one-off commands).
 
-        At most ``pool_size`` connections: a request that finds them all busy waits for one,
-        so a server answering more requests at once than that sees their latencies spread.
+        At most ``pool_size`` connections: a request that finds them all busy waits its
+        turn: connections go to requests in the order they asked. (asyncpg's pool alone gives
+        a connection coming back to whoever asks first after, ahead of those already waiting:
+        under load some requests were passed over again and again; docs/deploy.md has the
+        latencies.) A request holds its place from asking until its connection is back.
 
         A connection handed back to the pool is not reset with a query (asyncpg's default
         runs ``RESET ALL; UNLISTEN *; ...``, one more round trip per use): Routecard leaves
@@ -245,6 +255,7 @@ class Database:
         session advisory locks; an open transaction is still rolled back by asyncpg.
         """
         if isinstance(self.engine, PostgresEngine) and not self._pool:
+            self._turns = asyncio.Semaphore(self.pool_size)  # fair: a newcomer goes behind those waiting
             await self.engine.start_connection_pool(reset=_keep_session, min_size=min(self.pool_size, POOL_SIZE),
                                                     max_size=self.pool_size)
             self._pool = True
@@ -255,6 +266,7 @@ class Database:
         if isinstance(self.engine, PostgresEngine) and self._pool:
             await self.engine.close_connection_pool()
             self._pool = False
+            self._turns = None
 
 
 async def _keep_session(connection: Any) -> None:
@@ -286,7 +298,14 @@ class _Transaction(PostgresTransaction):
     back to the pool and the transaction is forgotten in every case. A ROLLBACK that fails
     after an error raises nothing of its own (the server ends a transaction whose session
     ends); the error that caused it propagates.
+
+    With a pool, the transaction waits its turn (``turns``, see ``Database.start_pool``)
+    before taking a connection, and gives it up once the connection is back.
     """
+
+    def __init__(self, engine: PostgresEngine, turns: asyncio.Semaphore | None) -> None:
+        super().__init__(engine)
+        self.turns = turns
 
     async def __aenter__(self) -> PostgresTransaction:
         if self._parent is not None:  # the transaction already open (piccolo's own too)
@@ -298,7 +317,13 @@ class _Transaction(PostgresTransaction):
         """Its only statement went alone (``Database.fetch_alone``): nothing more may be sent."""
         self.nested: int = 0
         """How many ``transaction()`` blocks inside it are running (they are part of it)."""
-        self.connection = await self.get_connection()  # type: ignore[no-untyped-call]
+        if self.turns is not None:
+            await self.turns.acquire()
+        try:
+            self.connection = await self.get_connection()  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._end_turn()
+            raise
         self.transaction = self.connection.transaction()
         self.context = self.engine.current_transaction.set(self)
         return self
@@ -350,7 +375,12 @@ class _Transaction(PostgresTransaction):
                     await self.connection.close()
             finally:
                 self.engine.current_transaction.reset(self.context)
+                self._end_turn()
         return exception is None
+
+    def _end_turn(self) -> None:
+        if self.turns is not None:
+            self.turns.release()
 
 
 @functools.lru_cache(maxsize=1024)
