@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -95,6 +96,21 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every query asyncpg sends to PostgreSQL during the test, as sent (without a final semicolon)."""
+    queries: list[str] = []
+    for name in ("execute", "fetch"):
+        original = getattr(asyncpg.connection.Connection, name)
+
+        def recording(self: Any, query: str, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            queries.append(query.strip().rstrip(";"))
+            return _original(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.connection.Connection, name, recording)
+    yield queries
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ process, ``fetch_alone`` declines and the caller runs the statement in the trans
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -23,21 +22,6 @@ from engine.errors import Invalid
 from engine.runtime.service import Change
 
 from tests.runtime_helpers import ORDER, Env, ecommerce, tmp_env  # noqa: F401 - fixtures
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every query asyncpg sends to PostgreSQL during the test, as sent (without a final semicolon)."""
-    queries: list[str] = []
-    for name in ("execute", "fetch"):
-        original = getattr(asyncpg.connection.Connection, name)
-
-        def recording(self: Any, query: str, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            queries.append(query.strip().rstrip(";"))
-            return _original(self, query, *args, **kwargs)
-
-        monkeypatch.setattr(asyncpg.connection.Connection, name, recording)
-    yield queries
 
 
 INSERT = "INSERT INTO alone_t (id, note) VALUES ({}, {}) RETURNING id"

@@ -2,8 +2,9 @@
 
 A service call loads the order (``load_order``), records every change as an event on
 a ``Change`` (which also updates the in-memory state), and ``Change.save`` writes the
-row, the custom fields, the step actions and the events in the caller's transaction,
-bumping the version once and refusing if someone else bumped it first.
+row, the custom fields, the step actions and the events in the caller's transaction
+(on PostgreSQL in one statement), bumping the version once and refusing if someone
+else bumped it first.
 
 The state (``Order.state``) is plain JSON: exactly what the audit trail's events
 carry, so replaying the events of an order rebuilds it (``replay``).
@@ -12,6 +13,7 @@ carry, so replaying the events of an order rebuilds it (``replay``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -184,7 +186,11 @@ class Change:
                                         "result": json.dumps(result)}
 
     async def save(self, db: Database) -> int:
-        """Write the change (inside the caller's transaction); return the new version."""
+        """Write the change (inside the caller's transaction); return the new version.
+
+        On PostgreSQL everything is one statement (``_saved_at_once``) unless one of its
+        parts changes rows another part adds or changes (then one statement per part).
+        """
         order = self.order
         moment = now()
         sets = ["version = version + 1", "updated_at = {}"]
@@ -196,14 +202,59 @@ class Change:
             elif key == "path":
                 value = json.dumps(value)
             args.append(value)
+        if db.dialect == "postgresql" and self._apart():
+            version = await self._saved_at_once(db, sets, args, moment)
+        else:
+            version = await self._saved_in_parts(db, sets, args, moment)
+        if version is None:
+            raise Conflict(f"work order {order.number} was changed by someone else meanwhile", order.version, [])
+        order.row["updated_at"] = moment
+        order.version = version
+        return version
+
+    def _apart(self) -> bool:
+        """Does each part of the change touch rows no other part adds or changes? (The parts
+        of one statement do not see each other's rows.)"""
+        targets = [(step, round_, name) for step, round_, name, _, _ in self.action_updates]
+        if len(set(targets)) < len(targets):
+            return False
+        return self.new_round is None or not any(
+            (step, round_) == self.new_round[:2] for step, round_, _ in targets)
+
+    async def _saved_at_once(self, db: Database, sets: list[str], args: list[Any],
+                             moment: dt.datetime) -> int | None:
+        """PostgreSQL: the change in one statement, each part only if the order's version was
+        still the one read; the new version (``None``: it was not, nothing is written)."""
+        order = self.order
+        values = [*args, order.id, order.version]
+        names = tuple(self.field_values)
+        if names:
+            values += [*(order.codec.to_storage(n, v) for n, v in self.field_values.items()), order.id]
+        entered: tuple[str, ...] = ()
+        if self.new_round is not None:
+            step, round_, entered = self.new_round
+            values += [value for name in entered for value in (order.id, step, name, round_)]
+        for step_name, round_, name, state, result in self.action_updates:
+            values += [state, self.actor_id, moment, json.dumps(result), order.id, step_name, round_, name]
+        for kind, before, after, source in self.events:
+            values += [order.id, self.actor_id, kind, moment, _event_json(before), _event_json(after), source,
+                       self.definition_version]
+        statement = _change_statement(tuple(sets), extension_table(order.template.name) if names else "", names,
+                                      len(entered), len(self.action_updates), len(self.events))
+        updated = await db.fetch(statement, *values)
+        return int(updated[0]["version"]) if updated else None
+
+    async def _saved_in_parts(self, db: Database, sets: list[str], args: list[Any],
+                              moment: dt.datetime) -> int | None:
+        """The change one statement after the other; the new version (``None``: the order's
+        version was no longer the one read, nothing is written)."""
+        order = self.order
         updated = await db.fetch(
             f"UPDATE rc_work_order SET {', '.join(sets)} WHERE id = {{}} AND version = {{}} RETURNING version",
             *args, order.id, order.version)
         if not updated:
-            raise Conflict(f"work order {order.number} was changed by someone else meanwhile",
-                           order.version, [])
+            return None
         version = int(updated[0]["version"])
-        order.row["updated_at"] = moment
         if self.field_values:
             table = quote(extension_table(order.template.name))
             assignments = ", ".join(f"{quote(name)} = {{}}" for name in self.field_values)
@@ -225,8 +276,35 @@ class Change:
         for kind, before, after, source in self.events:
             await insert_event(db, order.id, self.actor_id, kind, before, after, source,
                                self.definition_version, version, moment)
-        order.version = version
         return version
+
+
+@functools.lru_cache(maxsize=256)
+def _change_statement(sets: tuple[str, ...], table: str, names: tuple[str, ...], entered: int, updates: int,
+                      events: int) -> str:
+    """``Change._saved_at_once``'s statement: a data-modifying ``WITH`` whose first part bumps
+    the version of the order's row if it is still the one read (``w``); every other part
+    writes only if that row was bumped, the events with the new version."""
+    parts = [f"w AS (UPDATE rc_work_order SET {', '.join(sets)} WHERE id = {{}} AND version = {{}} RETURNING version)"]
+    bumped = "EXISTS (SELECT FROM w)"
+    if names:
+        assignments = ", ".join(f"{quote(name)} = {{}}" for name in names)
+        parts.append(f"f AS (UPDATE {quote(table)} SET {assignments} WHERE work_order_id = {{}} AND {bumped})")
+    if entered:  # rows in the order given (their ids are the actions' order)
+        rows = ", ".join(f"({i}, {{}}::bigint, {{}}::text, {{}}::text, {{}}::integer)" for i in range(entered))
+        parts.append("r AS (INSERT INTO rc_step_action (work_order_id, step, action, round, state) "
+                     f"SELECT o, s, a, n, 'pending' FROM (VALUES {rows}) AS v(i, o, s, a, n) WHERE {bumped} "
+                     "ORDER BY i)")
+    parts += [f"a{i} AS (UPDATE rc_step_action SET state = {{}}, processed_by = {{}}, processed_at = {{}}, "
+              f"result = {{}} WHERE work_order_id = {{}} AND step = {{}} AND round = {{}} AND action = {{}} "
+              f"AND {bumped})" for i in range(updates)]
+    if events:  # one insert, in the order given: the parts of a statement run in no set order
+        rows = ", ".join(f"({i}, {{}}::bigint, {{}}::bigint, {{}}::text, {{}}::timestamptz, {{}}::jsonb, "
+                         "{}::jsonb, {}::text, {}::text)" for i in range(events))
+        parts.append("e AS (INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, "
+                     "definition_version, version) SELECT v.o, v.u, v.k, v.t, v.b, v.a, v.s, v.d, w.version "
+                     f"FROM w, (VALUES {rows}) AS v(i, o, u, k, t, b, a, s, d) ORDER BY v.i)")
+    return f"WITH {', '.join(parts)} SELECT version FROM w"
 
 
 _EVENT = ("INSERT INTO rc_event (work_order_id, actor_id, kind, at, before, after, source, definition_version, "
