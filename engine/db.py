@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -235,6 +235,23 @@ class Database:
             assert isinstance(self.engine, PostgresEngine)
             transaction = _Transaction(self.engine, self._turns)
         return transaction
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        """One consistent view of the database for the reads inside, blocking no writer: on
+        SQLite a deferred (read) transaction, on PostgreSQL a ``REPEATABLE READ, READ ONLY``
+        one (which waits its turn for a connection like any other). Inside a transaction
+        already, that transaction's view."""
+        engine: Any = self.engine
+        if engine.current_transaction.get() is not None:
+            yield
+        elif self.dialect == "sqlite":
+            async with engine.transaction(transaction_type=TransactionType.deferred):
+                yield
+        else:
+            async with self.transaction():
+                await self.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield
 
     def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A place in the line for a pooled connection (``start_pool``)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from engine.db import POOL_SIZE, _pool_size, connect
@@ -69,11 +70,15 @@ async def test_connections_go_to_requests_in_the_order_they_asked(database_url: 
             holding.set()
             await give_back.wait()
 
-    async def ask(name: str, alone: bool) -> None:
-        """One statement, in a transaction or alone (which waits in the same line); with one
-        connection they run one after the other, so the order they end in is the order served."""
-        if alone:
+    async def ask(name: str, kind: int) -> None:
+        """One statement, in a transaction, alone or in a read snapshot (which wait in the
+        same line); with one connection they run one after the other, so the order they end
+        in is the order served."""
+        if kind == 1:
             await db.execute("SELECT 1")
+        elif kind == 2:
+            async with db.snapshot():
+                await db.execute("SELECT 1")
         else:
             async with db.transaction():
                 await db.execute("SELECT 1")
@@ -82,7 +87,7 @@ async def test_connections_go_to_requests_in_the_order_they_asked(database_url: 
     try:
         holder = asyncio.create_task(hold())
         await holding.wait()
-        waiting = asyncio.create_task(ask("waiting", alone=False))
+        waiting = asyncio.create_task(ask("waiting", 0))
         await asyncio.sleep(0)  # it asked and waits for the one connection
         newcomers: list[asyncio.Task[None]] = []
         flooded = loop.create_future()
@@ -90,7 +95,7 @@ async def test_connections_go_to_requests_in_the_order_they_asked(database_url: 
         def flood() -> None:
             """A newcomer asking in each turn of the event loop, from when the connection is given back."""
             if len(newcomers) < 30:
-                newcomers.append(asyncio.create_task(ask(f"newcomer {len(newcomers)}", alone=len(newcomers) % 2 == 1)))
+                newcomers.append(asyncio.create_task(ask(f"newcomer {len(newcomers)}", len(newcomers) % 3)))
                 loop.call_soon(flood)
             else:
                 flooded.set_result(None)
@@ -135,4 +140,24 @@ async def test_a_request_cancelled_in_line_or_holding_gives_its_place_back(datab
             async with asyncio.timeout(10), db.transaction():
                 assert await db.fetch_value("SELECT 8 AS n") == 8
     finally:
+        await db.close()
+
+
+async def test_a_snapshot_sees_one_view_of_the_database(database_url: str) -> None:
+    """Reads inside ``Database.snapshot`` do not see what another connection commits meanwhile."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on SQLite the snapshot is a deferred transaction of the one file")
+    db = await connect(database_url)
+    await db.start_pool()
+    other = await asyncpg.connect(database_url)
+    try:
+        await db.execute("CREATE TABLE snap_t (n integer)")
+        await db.execute("INSERT INTO snap_t VALUES (1)")
+        async with db.snapshot():
+            assert await db.fetch_value("SELECT count(*) AS c FROM snap_t") == 1
+            await other.execute("INSERT INTO snap_t VALUES (2)")
+            assert await db.fetch_value("SELECT count(*) AS c FROM snap_t") == 1
+        assert await db.fetch_value("SELECT count(*) AS c FROM snap_t") == 2
+    finally:
+        await other.close()
         await db.close()

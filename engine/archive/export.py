@@ -44,16 +44,6 @@ PAGE = 1000
 _UTC = dt.timezone.utc
 
 
-@contextlib.asynccontextmanager
-async def _snapshot(db: Database) -> AsyncIterator[None]:
-    """One consistent view of every table for the reads inside, without blocking writers."""
-    engine: Any = db.engine
-    async with engine.transaction():  # on SQLite a deferred (read) transaction: WAL readers block nobody
-        if db.dialect == "postgresql":
-            await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
-
-
 class _Writer:
     """Members streamed into a zip file, each hashed and measured on the way."""
 
@@ -177,7 +167,7 @@ async def _export(db: Database, workspace: LinkedWorkspace, root: Path, storage:
         with writer.member("definitions/" + path.relative_to(root).as_posix()) as sink:
             sink.write(path.read_bytes())
             definitions.append(sink.entry())
-    async with _snapshot(db):
+    async with db.snapshot():
         live = await read_live(db)
         applied = await latest_version(db, live)
         if applied is None:

@@ -7,13 +7,9 @@ Pages are cut by a cursor (the last row's sort value and id), not by OFFSET.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from typing import Any
-
-from piccolo.engine.sqlite import TransactionType
 
 from ..errors import BadQuery
 from ..identifiers import quote
@@ -81,7 +77,7 @@ async def _fast_counts(runtime: Any, actor: Actor, final: bool) -> list[dict[str
     if not actor.is_staff:
         return None
     templates = visible_templates(runtime, actor)
-    async with _snapshot(runtime.db):
+    async with runtime.db.snapshot():
         if templates is not None:
             stored = await _distinct(runtime.db, "template")
             if stored is None or not set(stored) <= set(templates):
@@ -90,21 +86,6 @@ async def _fast_counts(runtime: Any, actor: Actor, final: bool) -> list[dict[str
         if statuses is None or not set(statuses) <= set(STATUSES):
             return None
         return await _counted(runtime.db, statuses if final else [s for s in statuses if s in OPEN_STATUSES])
-
-
-@contextlib.asynccontextmanager
-async def _snapshot(db: Any) -> AsyncIterator[None]:
-    """One read snapshot for several statements (as one statement would see the table)."""
-    engine: Any = db.engine
-    if engine.current_transaction.get() is not None:
-        yield
-    elif db.dialect == "sqlite":
-        async with engine.transaction(transaction_type=TransactionType.deferred):
-            yield
-    else:
-        async with engine.transaction():
-            await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield
 
 
 async def _counted(db: Any, statuses: list[str]) -> list[dict[str, Any]]:
