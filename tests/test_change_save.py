@@ -67,7 +67,7 @@ async def test_a_change_is_one_statement_on_postgresql(tmp_env: Any, sent: list[
     assert view["step"] == "build" and view["version"] == 2
     assert [a["name"] for a in view["actions"]] == ["cut", "weld", "paint"]
     order = await _order(env, number)
-    assert [a for a in order.action_rows] == ["cut", "weld", "paint"]
+    assert list(order.action_rows) == ["cut", "weld", "paint"]
     ids = await env.db.fetch(
         "SELECT action FROM rc_step_action WHERE work_order_id = {} AND step = 'build' ORDER BY id", order.id)
     assert [r["action"] for r in ids] == ["cut", "weld", "paint"]
