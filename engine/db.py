@@ -92,9 +92,8 @@ class Database:
         self.engine = engine
         self.dialect: Dialect = dialect
         self.pool_size = pool_size
-        self._pool = False
         self._turns: asyncio.Semaphore | None = None
-        """With the pool: one place per connection, taken in the order asked (``start_pool``)."""
+        """Once the pool is started: one place per connection, taken in the order asked (``start_pool``)."""
         self._statements: dict[str, str] = {}
 
     @property
@@ -271,18 +270,16 @@ class Database:
         no session state behind. It never runs ``SET`` outside a transaction, ``LISTEN``, or
         session advisory locks; an open transaction is still rolled back by asyncpg.
         """
-        if isinstance(self.engine, PostgresEngine) and not self._pool:
-            self._turns = asyncio.Semaphore(self.pool_size)  # fair: a newcomer goes behind those waiting
+        if isinstance(self.engine, PostgresEngine) and self._turns is None:
             await self.engine.start_connection_pool(reset=_keep_session, min_size=min(self.pool_size, POOL_SIZE),
                                                     max_size=self.pool_size)
-            self._pool = True
+            self._turns = asyncio.Semaphore(self.pool_size)  # fair: a newcomer goes behind those waiting
 
     async def close(self) -> None:
         if isinstance(self.engine, SharedSQLiteEngine):
             await self.engine.close()
-        if isinstance(self.engine, PostgresEngine) and self._pool:
+        if isinstance(self.engine, PostgresEngine) and self._turns is not None:
             await self.engine.close_connection_pool()
-            self._pool = False
             self._turns = None
 
 
