@@ -8,7 +8,6 @@ sent (every field problem at once) before the strict shape is decoded.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,13 +20,11 @@ from msgspec import Meta
 
 from engine.errors import Invalid, NotFound
 from engine.link.resolved import ResolvedTemplate
-from engine.runtime import Actor
+from engine.runtime import Actor, Runtime
 from engine.runtime.fields import FieldCodec
 
 from ..deps import RuntimeDep
 from .bodies import Id, Priority
-
-RAW_BODY = "routecard_body"
 
 
 def _camel(name: str) -> str:
@@ -70,30 +67,23 @@ def order_struct(template: ResolvedTemplate, fields: type[msgspec.Struct]) -> ty
     )
 
 
-def _precheck(template: str | None) -> Callable[[Request[Actor, Any, Any]], Awaitable[None]]:
-    """A ``before_request`` hook: parse the body as sent, for the service to check.
+async def _body(request: Request[Actor, Any, Any], runtime: Runtime, template: str) -> dict[str, Any]:
+    """The body as sent, for the service to check.
 
     The service checks keys and fields against the definitions served now
     (``runtime.codecs``), not those the route was built from, so an applied change counts
-    from the next request on, and it reports every problem at once.
-    ``template`` ``None``: the template is the route's ``template`` path parameter.
+    from the next request on, and it reports every problem at once. (Read here rather than
+    by Litestar into the route's Struct, which would stop at the first problem.)
     """
-
-    async def check(request: Request[Actor, Any, Any]) -> None:
-        runtime = request.app.state.runtime
-        name = template if template is not None else str(request.path_params["template"])
-        codec: FieldCodec | None = runtime.codecs.get(name)
-        if codec is None:
-            raise NotFound(f"no template {name}")
-        try:  # the body is required, as documented: `{}` for a work order with default values
-            data = msgspec.json.decode(await request.body())
-        except msgspec.DecodeError:
-            raise ClientException("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise Invalid("the body must be a JSON object", [{"field": "body", "message": "expected an object"}])
-        request.state[RAW_BODY] = data  # keys and fields: the service reports every problem at once
-
-    return check
+    if template not in runtime.codecs:
+        raise NotFound(f"no template {template}")
+    try:  # the body is required, as documented: `{}` for a work order with default values
+        data = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        raise ClientException("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object", [{"field": "body", "message": "expected an object"}])
+    return data
 
 
 def template_router(template: ResolvedTemplate, codec: FieldCodec) -> Router:
@@ -108,11 +98,11 @@ def template_router(template: ResolvedTemplate, codec: FieldCodec) -> Router:
         runtime: RuntimeDep,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
     ) -> dict[str, Any]:
-        return await runtime.create(request.user, name, request.state[RAW_BODY], idempotency_key)
+        return await runtime.create(request.user, name, await _body(request, runtime, name), idempotency_key)
 
     def documented_body(data: Any) -> None:
         """Never called: it carries the body's shape into the OpenAPI document (Litestar reads a
-        dependency's ``data``). The body itself is checked by the precheck against the definitions
+        dependency's ``data``). The body itself is read by ``_body`` and checked against the definitions
         served at the time, so fields added or changed by a later ``apply`` are accepted."""
 
     # The runtime-built types go in after the fact: the body and answer shapes of this template.
@@ -123,14 +113,13 @@ def template_router(template: ResolvedTemplate, codec: FieldCodec) -> Router:
         "/orders", status_code=201, operation_id=f"create_{name}", summary=f"Create a {label} work order",
         description=f"Creates a work order of template `{name}` in its queue "
                     f"({', '.join(template.queues)}). The same `Idempotency-Key` returns the same order.",
-        before_request=_precheck(name), tags=["orders"],
+        tags=["orders"],
         dependencies={"documented_body": Provide(documented_body, sync_to_thread=False)},
     )(create_order)
     return Router(path=f"/api/templates/{name}", route_handlers=[handler])
 
 
-@post("/api/templates/{template:str}/orders", status_code=201, before_request=_precheck(None),
-      include_in_schema=False)
+@post("/api/templates/{template:str}/orders", status_code=201, include_in_schema=False)
 async def create_order_of_new_template(
     request: Request[Actor, Any, Any],
     runtime: RuntimeDep,
@@ -142,4 +131,4 @@ async def create_order_of_new_template(
     Templates known at start have their own route (with their fields in the OpenAPI
     document); this one serves the others until the next restart documents them too.
     """
-    return await runtime.create(request.user, template, request.state[RAW_BODY], idempotency_key)
+    return await runtime.create(request.user, template, await _body(request, runtime, template), idempotency_key)
