@@ -1,6 +1,8 @@
-"""Saving a change (``Change.save``): on PostgreSQL one statement, each part written only if
-the order's version is still the one read; parts that touch each other's rows one after
-the other; on both databases a stale change writes nothing."""
+"""Loading and saving a change. ``load_order``: the order's row, then its custom fields and
+the actions of its step's latest round in one more query. ``Change.save``: on PostgreSQL
+one statement, each part written only if the order's version is still the one read; parts
+that touch each other's rows one after the other; on both databases a stale change writes
+nothing."""
 
 from __future__ import annotations
 
@@ -29,9 +31,13 @@ fields:
   - {name: summary, type: input, required: true}
   - {name: amount, type: decimal}
 ---
+kind: Template
+name: bare
+numbering: {prefix: "B-"}
+---
 kind: Queue
 name: line
-templates: [job]
+templates: [job, bare]
 steps:
   - name: intake
     group: desk
@@ -39,6 +45,7 @@ steps:
   - name: build
     group: desk
     actions: [{name: cut}, {name: weld}, {name: paint}]
+    returns: [intake]
 """}
 
 
@@ -48,6 +55,46 @@ def _writes(sent: list[str]) -> list[str]:
 
 async def _order(env: Env, number: str) -> Any:
     return await load_order(env.db, env.workspace.templates, env.workspace.queues, env.rt.codecs, number)
+
+
+async def test_an_order_loads_in_two_queries_with_its_latest_round(tmp_env: Any, sent: list[str]) -> None:
+    """After a return and a second pass through a step, the loaded actions are the second
+    round's (all pending, in the step's order), not the first round's processed ones; the
+    fields are the stored values. On PostgreSQL that is two queries."""
+    env = await tmp_env(LINE)
+    agent = await env.actor("agent")
+    view = await env.rt.create(agent, "job", {"fields": {"summary": "frame", "amount": "12.50"}})
+    number = view["number"]
+    view = await env.rt.process(agent, number, view["version"], "check")
+    view = await env.rt.process(agent, number, view["version"], "cut")
+    view = await env.rt.return_order(agent, number, view["version"], "intake")
+    view = await env.rt.process(agent, number, view["version"], "check")
+    assert view["step"] == "build"
+
+    sent.clear()
+    order = await _order(env, number)
+    if env.db.dialect == "postgresql":
+        assert len(sent) == 2 and all(q.startswith("SELECT") for q in sent), sent
+    assert order.round == 2
+    assert list(order.action_rows) == ["cut", "weld", "paint"]
+    assert {name: row["state"] for name, row in order.action_rows.items()} == dict.fromkeys(
+        ["cut", "weld", "paint"], "pending")
+    assert order.state["fields"] == {"summary": "frame", "amount": "12.50"}
+    assert order.version == view["version"]
+
+
+async def test_an_order_without_custom_fields_loads(tmp_env: Any, sent: list[str]) -> None:
+    """An order of a template without custom fields (no field table to join) loads with no
+    fields and its step's actions."""
+    env = await tmp_env(LINE)
+    agent = await env.actor("agent")
+    view = await env.rt.create(agent, "bare", {})
+    sent.clear()
+    order = await _order(env, view["number"])
+    if env.db.dialect == "postgresql":
+        assert len(sent) == 2, sent
+    assert order.state["fields"] == {} and order.values == {}
+    assert list(order.action_rows) == ["check"] and order.round == 1
 
 
 async def test_a_change_is_one_statement_on_postgresql(tmp_env: Any, sent: list[str]) -> None:

@@ -120,21 +120,26 @@ async def load_order(db: Database, templates: dict[str, ResolvedTemplate], queue
         raise NotFound(f"work order {number} belongs to a template or queue that no longer exists")
     codec = codecs[template.name]
     names = [f.name for f in template.fields]
-    fields: dict[str, Any] = {}
+    # the custom fields and the actions of the step's latest round (a return to the step starts a
+    # new one) in one query: a row for each action, the fields repeated, or one row without an
+    # action (the aliases begin with `_`, which no field name can)
+    order_id, step = row["id"], row["step"]
+    fields_of: tuple[Any, ...] = ()
+    columns = joined = ""
     if names:
-        selected = ", ".join(quote(n) for n in names)
-        found = await db.fetch(
-            f"SELECT {selected} FROM {quote(extension_table(template.name))} WHERE work_order_id = {{}}", row["id"])
-        fields = found[0] if found else {}
-    # the actions of the step's latest round (a return to the step starts a new one), in one query
-    rows = await db.fetch(
-        "SELECT id, action, state, processed_by, processed_at, result, round FROM rc_step_action "
-        "WHERE work_order_id = {} AND step = {} AND round = (SELECT COALESCE(MAX(round), 1) FROM rc_step_action "
-        "WHERE work_order_id = {} AND step = {}) ORDER BY id", row["id"], row["step"], row["id"], row["step"])
-    round_ = int(rows[0]["round"]) if rows else 1
-    actions = {a["action"]: a for a in rows}
-    for a in rows:
-        del a["round"]
+        columns = ', f.work_order_id AS "_fields"' + "".join(f", f.{quote(n)}" for n in names)
+        joined = f" LEFT JOIN {quote(extension_table(template.name))} f ON f.work_order_id = {{}}"
+        fields_of = (order_id,)
+    found = await db.fetch(
+        f'SELECT a.action AS "_action", a.state AS "_state", a.result AS "_result", a.round AS "_round"{columns} '
+        f"FROM (SELECT 1 AS one) AS one{joined} LEFT JOIN rc_step_action a ON a.work_order_id = {{}} "
+        "AND a.step = {} AND a.round = (SELECT COALESCE(MAX(round), 1) FROM rc_step_action "
+        "WHERE work_order_id = {} AND step = {}) ORDER BY a.id", *fields_of, order_id, step, order_id, step)
+    first = found[0]
+    fields: dict[str, Any] = {n: first[n] for n in names} if names and first["_fields"] is not None else {}
+    actions = {r["_action"]: {"action": r["_action"], "state": r["_state"], "result": r["_result"]}
+               for r in found if r["_action"] is not None}
+    round_ = int(first["_round"]) if actions else 1
     return Order(row, fields, actions, template, queue, codec, round_)
 
 
