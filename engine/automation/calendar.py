@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterator
 from functools import lru_cache
 
 from ..model import Calendar
@@ -83,8 +84,10 @@ class BusinessCalendar:
     def _local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()
 
-    def _days(self, start: dt.date, step: int = 1) -> list[dt.date]:
-        return [start + dt.timedelta(days=i * step) for i in range(MAX_DAYS)]
+    def _days(self, start: dt.date, step: int = 1) -> Iterator[dt.date]:
+        """``start`` and the days after it (before it, with ``step`` -1), at most ``MAX_DAYS``, one
+        at a time: a search usually stops within a few days."""
+        return (start + dt.timedelta(days=i * step) for i in range(MAX_DAYS))
 
     def add(self, start: dt.datetime, seconds: float) -> dt.datetime:
         """The instant ``seconds`` of working time after ``start`` (the earliest such instant)."""
