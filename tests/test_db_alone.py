@@ -187,7 +187,8 @@ async def test_a_given_title_is_kept(tmp_env: Any) -> None:
 
 
 async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env, sent: list[str]) -> None:
-    """The e-commerce order starts an SLA clock: its UPDATE and the order's insert commit together."""
+    """The e-commerce order has a rule on `created`: what it does and the order's insert commit
+    together. Its SLA clock goes in the insert itself, not in an UPDATE after it."""
     lukas = await ecommerce.actor("lukas.maier")
     await ecommerce.rt.create(lukas, "customer_order", {"fields": ORDER})
     sent.clear()
@@ -197,10 +198,84 @@ async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env,
     if ecommerce.db.dialect == "postgresql":
         begin, commit = sent.index("BEGIN"), sent.index("COMMIT")
         inside = sent[begin + 1:commit]
-        assert inside[0].startswith("WITH parent AS (INSERT INTO rc_work_order"), sent
-        assert any(q.startswith("UPDATE rc_work_order SET sla_") for q in inside), sent
+        assert inside[0].startswith("WITH parent AS (INSERT INTO rc_work_order") and "sla_clock" in inside[0], sent
+        assert not any(q.startswith("UPDATE rc_work_order SET sla_") for q in sent), sent
         assert not any(q.startswith("SELECT sla_name") for q in sent), sent  # a new order's clock is not read
         assert not any("nextval" in q for q in sent[:begin]), sent  # the number comes with the order
+
+
+def _with_sla(when: str = "") -> dict[str, str]:
+    """DESK with SLAs: ``vip`` (for orders whose condition ``when`` holds, if given) and ``standard``."""
+    vip_when = f"when: {when}\n" if when else ""
+    return {**DESK, "sla.yaml": f"""\
+kind: SLA
+name: vip
+priority: 1
+{vip_when}targets: {{first_response: 1h, resolution: 4h}}
+---
+kind: SLA
+name: standard
+priority: 2
+targets: {{first_response: 8h, resolution: 3d}}
+"""}
+
+
+async def _clock(env: Env, number: str) -> dict[str, Any]:
+    row = (await env.db.fetch("SELECT sla_name, sla_state, sla_target, sla_due_at, sla_clock FROM rc_work_order "
+                              "WHERE number = {}", number))[0]
+    clock = row["sla_clock"]
+    return {**row, "sla_clock": json.loads(clock) if isinstance(clock, str) else clock}
+
+
+async def test_a_new_orders_sla_clock_goes_in_its_insert(tmp_env: Any, sent: list[str]) -> None:
+    """With SLAs and nothing else listening, a create is still one statement on PostgreSQL: the
+    clock (the SLA chosen, first response and resolution started, the nearest target) is
+    written by the order's insert, not by an UPDATE after it."""
+    env = await tmp_env(_with_sla())
+    agent = await env.actor("agent")
+    await env.rt.create(agent, "ticket", {"fields": {"summary": "first"}})  # the template's sequence is made
+    sent.clear()
+    view = await env.rt.create(agent, "ticket", {"fields": {"summary": "second"}})
+    clock = await _clock(env, view["number"])
+    assert (clock["sla_name"], clock["sla_state"], clock["sla_target"]) == ("vip", "running", "first_response")
+    assert set(clock["sla_clock"]) == {"first_response", "resolution"} and clock["sla_due_at"] is not None
+    if env.db.dialect == "postgresql":
+        writes = [q for q in sent if not q.startswith("SELECT")]
+        assert len(writes) == 1 and writes[0].startswith("WITH parent AS (INSERT INTO rc_work_order"), sent
+        assert "sla_clock" in writes[0] and "BEGIN" not in sent and "COMMIT" not in sent, sent
+
+
+@pytest.mark.parametrize("title", [None, "Printer on fire"])
+async def test_an_sla_on_the_title_of_an_untitled_order(tmp_env: Any, sent: list[str], title: str | None) -> None:
+    """An SLA whose condition tests the title: an order created without one gets its title
+    (the template's label and number, "Ticket T-00002") in the insert on PostgreSQL, so its
+    clock is written after the insert, in the same transaction, and the condition sees that
+    title. With a title given, the clock goes in the insert."""
+    env = await tmp_env(_with_sla('{field: title, contains: Ticket}'))
+    agent = await env.actor("agent")
+    await env.rt.create(agent, "ticket", {"fields": {"summary": "first"}})
+    sent.clear()
+    titled = {"title": title} if title else {}
+    view = await env.rt.create(agent, "ticket", {**titled, "fields": {"summary": "second"}})
+    assert (await _clock(env, view["number"]))["sla_name"] == ("standard" if title else "vip")
+    if env.db.dialect == "postgresql":
+        updates = [q for q in sent if q.startswith("UPDATE rc_work_order SET sla_")]
+        assert len(updates) == (0 if title else 1) and "BEGIN" in sent and "COMMIT" in sent, sent
+
+
+async def test_a_feature_keeps_only_its_own_columns(tmp_env: Any) -> None:
+    """``Runtime.open_with`` takes the columns features keep (the SLA clock's), never the order's
+    own: a create whose opening names another column is refused and writes nothing."""
+    env = await tmp_env(DESK)
+    agent = await env.actor("agent")
+
+    async def meddling(order: Any) -> dict[str, Any]:
+        return {"status": "completed"}
+
+    env.rt.open_with(meddling)
+    with pytest.raises(ValueError, match="status"):
+        await env.rt.create(agent, "ticket", {"fields": {"summary": "x"}})
+    assert await env.db.fetch_value("SELECT COUNT(*) FROM rc_work_order") == 0
 
 
 def _with_webhook(events: str) -> dict[str, str]:

@@ -60,6 +60,7 @@ class Policy:
         self.when = when
         self.needs = condition_fields(sla.when) & LOOKED_UP
         """The facts its condition needs looked up (owner, customer, project)."""
+        self.reads_title = "title" in condition_fields(sla.when)
         self.templates = frozenset(sla.templates)
         targets = sla.targets
         self.durations: dict[str, Duration] = {
@@ -190,11 +191,16 @@ def _no_clock() -> dict[str, Any]:
     return row
 
 
+def _as_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """SLA columns as the database takes them (``sla_clock`` as JSON text)."""
+    return {k: (json.dumps(v) if k == "sla_clock" else v) for k, v in values.items() if k in SLA_COLUMNS}
+
+
 async def write_clock(runtime: Runtime, order_id: int, values: dict[str, Any]) -> None:
     """Write the SLA columns given in ``values`` (``sla_clock`` as a dict)."""
-    values = {k: (json.dumps(v) if k == "sla_clock" else v) for k, v in values.items()}
-    sets = ", ".join(f"{key} = {{}}" for key in values if key in SLA_COLUMNS)
-    await runtime.db.execute(f"UPDATE rc_work_order SET {sets} WHERE id = {{}}", *values.values(), order_id)
+    columns = _as_columns(values)
+    sets = ", ".join(f"{key} = {{}}" for key in columns)
+    await runtime.db.execute(f"UPDATE rc_work_order SET {sets} WHERE id = {{}}", *columns.values(), order_id)
 
 
 class SlaClock:
@@ -203,6 +209,22 @@ class SlaClock:
     def __init__(self, runtime: Runtime, clock: Callable[[], dt.datetime] = now) -> None:
         self.runtime = runtime
         self.clock = clock
+
+    async def opening(self, order: Order) -> dict[str, Any]:
+        """A new work order's clock, as columns of its row (``Runtime.open_with``): the SLA
+        that applies, its first response, resolution and first step's targets started.
+
+        ``sla_state`` is always among them (``NULL``: no SLA applies), which tells ``changed``
+        the clock was written with the order. Nothing when no SLA exists, or when one's
+        condition tests the title of an order whose title is not known yet (PostgreSQL
+        gives an order created without one its title in the insert): ``changed`` writes the
+        clock after the insert then.
+        """
+        policies = policies_of(self.runtime.workspace)
+        if not policies or (order.state.get("title") is None and any(p.reads_title for p in policies)):
+            return {}
+        values = await self._brought_up_to_date(order, ["created"], _no_clock(), policies)
+        return _as_columns({"sla_state": None, **(values or {})})
 
     async def changed(self, change: Change) -> None:
         """After every saved change: select the SLA, start, move, pause, resume or stop targets."""
@@ -213,11 +235,24 @@ class SlaClock:
         if not policies:
             return
         order = change.order
-        # a new order's clock is known to be empty: the SLA clock hears of it before any rule
-        # (nothing else in its transaction writes the clock), so it is not read back
-        row = _no_clock() if "created" in kinds else await read_clock(self.runtime, order.id)
+        if "created" in kinds:
+            if "sla_state" in order.row:
+                return  # written with the order (``opening``)
+            # a new order's clock is known to be empty: the SLA clock hears of it before any rule
+            # (nothing else in its transaction writes the clock), so it is not read back
+            row = _no_clock()
+        else:
+            row = await read_clock(self.runtime, order.id)
+        values = await self._brought_up_to_date(order, kinds, row, policies)
+        if values is not None:
+            await write_clock(self.runtime, order.id, values)
+
+    async def _brought_up_to_date(self, order: Order, kinds: list[str], row: dict[str, Any],
+                                  policies: list[Policy]) -> dict[str, Any] | None:
+        """The SLA columns to write after a change of the kinds ``kinds`` to ``order``, whose
+        clock was ``row``; ``None``: nothing to write."""
         if row["sla_state"] == "stopped":
-            return
+            return None
         moment = self.clock()
         values: dict[str, Any] = {}
         clock: Clock = row["sla_clock"]
@@ -239,16 +274,14 @@ class SlaClock:
             values.update(sla_name=chosen.name, sla_paused_at=moment if paused else None)
             policy = chosen
         elif policy is None:
-            return
+            return None
         else:
             if any(k in ("step_entered", "returned") for k in kinds):
                 for target in [t for t in clock if t.startswith("step:")]:
                     del clock[target]
                 start_target(clock, policy, f"step:{order.state['step']}", moment, row["sla_state"] == "paused")
             if order.status in FINAL:
-                await write_clock(self.runtime, order.id, {
-                    "sla_state": "stopped", "sla_next_at": None, "sla_warn_at": None, "sla_clock": clock})
-                return
+                return {"sla_state": "stopped", "sla_next_at": None, "sla_warn_at": None, "sla_clock": clock}
             paused = row["sla_state"] == "paused"
             if order.status in policy.pause_on and not paused:
                 pause(clock, policy, moment)
@@ -262,7 +295,7 @@ class SlaClock:
             values.update(summary(clock, order.status in policy.pause_on), sla_clock=clock)
             if row["sla_state"] == "escalating" and values["sla_state"] == "running":
                 values["sla_state"] = "escalating"  # an escalation job is queued; it sets the state when done
-        await write_clock(self.runtime, order.id, values)
+        return values
 
     async def message_added(self, order: Order, kind: str, actor: Actor | None) -> None:
         """After a message in the thread: a reply meets the response targets; a customer's message starts next response."""
@@ -293,8 +326,10 @@ class SlaClock:
 def install(runtime: Runtime) -> SlaClock:
     """Keep ``runtime``'s SLA columns up to date on every change (and message, where the runtime tells)."""
     service = SlaClock(runtime)
-    # no SLA at all: nothing to start for a new work order
-    runtime.listen(service.changed, quiet_on_create=lambda *_: not policies_of(runtime.workspace))
+    runtime.open_with(service.opening)
+    # a new work order's clock goes in its insert, unless an SLA's condition tests a title not known yet
+    runtime.listen(service.changed, quiet_on_create=lambda *_: not any(
+        p.reads_title for p in policies_of(runtime.workspace)))
     listeners = getattr(runtime, "after_message", None)
     if isinstance(listeners, list):
         listeners.append(service.message_added)

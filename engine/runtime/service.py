@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..compile.core import CORE_TABLES
 from ..compile.spec import extension_table
 from ..db import ROW_ID, Database
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
@@ -29,7 +30,7 @@ from .fields import FieldCodec, aware, to_json_time
 from .numbering import counter_name, ensure_sequence, sequence_name
 from .portal import CustomerScope
 from .references import record_problems
-from .state import Change, Order, event_insert, insert_event, load_order, now
+from .state import CORE_KEYS, Change, Order, event_insert, insert_event, load_order, now
 
 if TYPE_CHECKING:
     from ..comms.thread import Messages
@@ -43,6 +44,12 @@ QuietOnCreate = Callable[[ResolvedTemplate, ResolvedQueue], bool]
 """Says that a listener sends no statement for a new work order of a template in a queue (``Runtime.listen``)."""
 MessageListener = Callable[[Order, str, Actor | None], Awaitable[None]]
 """Called with every message added to a work order's thread (its kind and author), inside its transaction."""
+OpeningColumns = Callable[[Order], Awaitable[dict[str, Any]]]
+"""Gives values for columns a feature keeps on a new work order's row (``Runtime.open_with``)."""
+KEPT_COLUMNS = frozenset(
+    c.name for t in CORE_TABLES if t.name == "rc_work_order" for c in t.columns
+    if c.name not in (*CORE_KEYS, "id", "updated_at", "version", "definition_version", "sender"))
+"""The columns of ``rc_work_order`` that are not the order's own attributes (kept by features: the SLA clock)."""
 
 
 class Abilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +82,8 @@ class Runtime:
         """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
         """Listeners of every saved change, run in its transaction (a failing one rolls it back)."""
+        self.opening: list[OpeningColumns] = []
+        """What features keep on a new work order's row, written with it (``open_with``)."""
         self.reload(workspace)
         self.messages: Messages = Messages(self)
         """The message threads of work orders: comments, replies, follow-ups, subscriptions."""
@@ -292,6 +301,10 @@ class Runtime:
             state["cancelled_at"] = None
             state["fields"] = {f.name: codec.to_json(f.name, fields.get(f.name)) for f in template.fields}
             state["actions"] = {a.name: "pending" for a in first.actions}
+            actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
+            for opening in self.opening:  # the columns features keep, in the order's own insert
+                row.update(_kept(await opening(Order({**row, "id": 0}, fields, actions, template, queue, codec, 1,
+                                                     state=state))))
             children: list[tuple[str, list[Any]]] = [(
                 _fields_insert(template.name, tuple(fields)), [codec.to_storage(n, v) for n, v in fields.items()])]
             if first.actions:
@@ -314,7 +327,6 @@ class Runtime:
                 children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
                                              moment))
                 row["id"] = await self.db.insert_family(_order_insert(tuple(row)), list(row.values()), children)
-            actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
             created = Change(Order(row, fields, actions, template, queue, codec, 1, state=state), actor.id,
                              self.workspace.fingerprint)
             created.events.append(("created", {}, state, None))
@@ -338,6 +350,18 @@ class Runtime:
         self.after_change.append(listener)
         if quiet_on_create is not None:
             self._quiet[listener] = quiet_on_create
+
+    def open_with(self, columns: OpeningColumns) -> None:
+        """Have ``columns`` give values for columns a feature keeps on each new work order's row
+        (``KEPT_COLUMNS``), written by the order's insert rather than by an UPDATE after it.
+
+        It is called in the create's transaction before anything is written, with the order
+        about to be inserted (its ``id`` 0; on PostgreSQL its ``number``, and the title of an
+        order created without one, not known yet). It may read the database (on PostgreSQL
+        the create is then a transaction rather than one statement sent alone). JSON columns'
+        values are given as JSON text.
+        """
+        self.opening.append(columns)
 
     def _quiet_create(self, template: ResolvedTemplate, queue: ResolvedQueue) -> bool:
         """Does no listener send any statement for a new work order of ``template`` in ``queue``?"""
@@ -751,6 +775,14 @@ _IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id,
 def _order_insert(columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in columns)}) "
             f"VALUES ({', '.join('{}' for _ in columns)})")
+
+
+def _kept(columns: dict[str, Any]) -> dict[str, Any]:
+    """``columns`` from an ``OpeningColumns``, refused if it names any but ``KEPT_COLUMNS``."""
+    unknown = set(columns) - KEPT_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns a feature may keep on a work order: {', '.join(sorted(unknown))}")
+    return columns
 
 
 @functools.lru_cache(maxsize=64)
