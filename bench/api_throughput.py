@@ -7,9 +7,10 @@ keep-alive connections send, in five turns of a fifth of the time each (so that 
 machine's changing speed falls alike on all loads), POST /bench/insert (the ceiling: the
 same server's bare insert endpoint, through the same middleware and token
 authentication; on PostgreSQL its INSERT is one statement on its own, without
-BEGIN and COMMIT), POST /api/templates/ticket/orders (create) and
-POST /api/orders/{number}/actions/check (process-action); the ratios to the ceiling are
-printed. The same route alone in an otherwise empty Litestar app is measured too, for
+BEGIN and COMMIT), POST /api/templates/ticket/orders (create),
+POST /api/templates/timed/orders (create of a template with an SLA on a business calendar:
+its clock started with the order) and POST /api/orders/{number}/actions/check
+(process-action); the ratios to the ceiling are printed. The same route alone in an otherwise empty Litestar app is measured too, for
 what Routecard's middleware costs. Goal: create >= 50% of the ceiling, p99 < 50 ms.
 
 On PostgreSQL the server keeps the pool it is shipped with (10 connections; the 32 clients
@@ -73,9 +74,37 @@ fields:
   - {name: amount, type: decimal}
   - {name: urgent, type: boolean}
 ---
+kind: Template
+name: timed
+numbering: {prefix: "S-", digits: 8}
+fields:
+  - {name: summary, type: input, required: true}
+  - {name: amount, type: decimal}
+  - {name: urgent, type: boolean}
+---
+kind: Calendar
+name: office
+timezone: Europe/Vienna
+hours:
+  mon: ["08:00-12:00", "13:00-17:00"]
+  tue: ["08:00-12:00", "13:00-17:00"]
+  wed: ["08:00-12:00", "13:00-17:00"]
+  thu: ["08:00-12:00", "13:00-17:00"]
+  fri: ["08:00-12:00"]
+holidays:
+  - {date: "2026-12-24", label: Christmas Eve}
+  - {date: "2026-12-25", label: Christmas Day}
+---
+kind: SLA
+name: standard
+templates: [timed]
+calendar: office
+targets: {first_response: 4h, resolution: 2d}
+warn_before: 1h
+---
 kind: Queue
 name: desk_queue
-templates: [ticket]
+templates: [ticket, timed]
 steps:
   - name: triage
     group: desk
@@ -224,6 +253,7 @@ async def measure(label: str, url: str, root: Path, orders: int, seconds: float)
         loads: dict[str, tuple[int, Callable[[int], loadgen.Request | None]]] = {
             "ceiling": (ports["shipped"], ceiling),
             "create": (ports["shipped"], lambda _: ("POST", "/api/templates/ticket/orders", body, headers)),
+            "timed": (ports["shipped"], lambda _: ("POST", "/api/templates/timed/orders", body, headers)),
             "process": (ports["shipped"], next_process),
         }
         if "wide" in ports:
@@ -249,9 +279,11 @@ async def measure(label: str, url: str, root: Path, orders: int, seconds: float)
     if "wide" in measured:
         print(f"  ceiling  pool of {CONNECTIONS}           {measured['wide'].summary()}")
     print(f"  create   work order           {create.summary()}")
+    print(f"  create   with an SLA          {measured['timed'].summary()}")
     print(f"  process  order action         {process.summary()}")
     against = " (the faster ceiling)" if "wide" in measured else ""
     print(f"  ratio    create / ceiling     {create.rate / top.rate:8.2f}  (goal >= 0.50){against}")
+    print(f"  ratio    create with an SLA   {measured['timed'].rate / top.rate:8.2f}  (on a business calendar)")
     print(f"  ratio    process / ceiling    {process.rate / top.rate:8.2f}")
     print(f"  ratio    create / bare app    {create.rate / alone.rate:8.2f}  (Routecard's middleware included)")
     # 32 clients back to back keep 32 requests in the server at every moment, so the mean time a
