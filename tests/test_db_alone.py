@@ -263,6 +263,40 @@ async def test_an_sla_on_the_title_of_an_untitled_order(tmp_env: Any, sent: list
         assert len(updates) == (0 if title else 1) and "BEGIN" in sent and "COMMIT" in sent, sent
 
 
+async def test_a_template_no_sla_covers_has_no_clock_to_write(tmp_env: Any, sent: list[str]) -> None:
+    """An SLA for another template only: a ticket's insert carries no SLA column at all, the
+    other template's carries its clock; both are one statement on PostgreSQL."""
+    env = await tmp_env({**DESK, "other.yaml": """\
+kind: Template
+name: other
+numbering: {prefix: "O-"}
+---
+kind: Queue
+name: other_queue
+templates: [other]
+steps:
+  - name: triage
+    group: desk
+---
+kind: SLA
+name: other_only
+templates: [other]
+targets: {first_response: 1h}
+"""})
+    agent = await env.actor("agent")
+    for template in ("ticket", "other"):
+        await env.rt.create(agent, template, {"fields": {"summary": "first"}} if template == "ticket" else {})
+    sent.clear()
+    ticket = await env.rt.create(agent, "ticket", {"fields": {"summary": "second"}})
+    other = await env.rt.create(agent, "other", {})
+    assert (await _clock(env, ticket["number"]))["sla_name"] is None
+    assert (await _clock(env, other["number"]))["sla_name"] == "other_only"
+    if env.db.dialect == "postgresql":
+        writes = [q for q in sent if not q.startswith("SELECT")]
+        assert len(writes) == 2 and "BEGIN" not in sent, sent
+        assert "sla_" not in writes[0] and "sla_clock" in writes[1], sent
+
+
 async def test_a_feature_keeps_only_its_own_columns(tmp_env: Any) -> None:
     """``Runtime.open_with`` takes the columns features keep (the SLA clock's), never the order's
     own: a create whose opening names another column is refused and writes nothing."""

@@ -101,6 +101,11 @@ def policies_of(workspace: LinkedWorkspace) -> list[Policy]:
     return found
 
 
+def _covering(policies: list[Policy], template: str) -> list[Policy]:
+    """The SLAs that may apply to work orders of ``template``."""
+    return [p for p in policies if not p.templates or template in p.templates]
+
+
 def select_policy(policies: list[Policy], template: str, facts: Facts) -> Policy | None:
     """The SLA of a work order: the first (lowest ``priority``) whose templates and condition match."""
     return next((p for p in policies if p.applies(template, facts)), None)
@@ -214,13 +219,13 @@ class SlaClock:
         """A new work order's clock, as columns of its row (``Runtime.open_with``): the SLA
         that applies, its first response, resolution and first step's targets started.
 
-        ``sla_state`` is always among them (``NULL``: no SLA applies), which tells ``changed``
-        the clock was written with the order. Nothing when no SLA exists, or when one's
-        condition tests the title of an order whose title is not known yet (PostgreSQL
-        gives an order created without one its title in the insert): ``changed`` writes the
-        clock after the insert then.
+        ``sla_state`` is among them (``NULL``: no SLA's condition holds), which tells
+        ``changed`` the clock was written with the order. Nothing when no SLA covers the
+        order's template, or when one's condition tests the title of an order whose title is
+        not known yet (PostgreSQL gives an order created without one its title in the
+        insert): ``changed`` writes the clock after the insert then.
         """
-        policies = policies_of(self.runtime.workspace)
+        policies = _covering(policies_of(self.runtime.workspace), order.template.name)
         if not policies or (order.state.get("title") is None and any(p.reads_title for p in policies)):
             return {}
         values = await self._brought_up_to_date(order, ["created"], _no_clock(), policies)
@@ -236,8 +241,8 @@ class SlaClock:
             return
         order = change.order
         if "created" in kinds:
-            if "sla_state" in order.row:
-                return  # written with the order (``opening``)
+            if "sla_state" in order.row or not _covering(policies, order.template.name):
+                return  # written with the order (``opening``), or no SLA for its template
             # a new order's clock is known to be empty: the SLA clock hears of it before any rule
             # (nothing else in its transaction writes the clock), so it is not read back
             row = _no_clock()
@@ -328,8 +333,8 @@ def install(runtime: Runtime) -> SlaClock:
     service = SlaClock(runtime)
     runtime.open_with(service.opening)
     # a new work order's clock goes in its insert, unless an SLA's condition tests a title not known yet
-    runtime.listen(service.changed, quiet_on_create=lambda *_: not any(
-        p.reads_title for p in policies_of(runtime.workspace)))
+    runtime.listen(service.changed, quiet_on_create=lambda template, _: not any(
+        p.reads_title for p in _covering(policies_of(runtime.workspace), template.name)))
     listeners = getattr(runtime, "after_message", None)
     if isinstance(listeners, list):
         listeners.append(service.message_added)
