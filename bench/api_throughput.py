@@ -8,10 +8,11 @@ machine's changing speed falls alike on all loads), POST /bench/insert (the ceil
 same server's bare insert endpoint, through the same middleware and token
 authentication; on PostgreSQL its INSERT is one statement on its own, without
 BEGIN and COMMIT), POST /api/templates/ticket/orders (create),
-POST /api/templates/timed/orders (create of a template with an SLA on a business calendar:
-its clock started with the order) and POST /api/orders/{number}/actions/check
-(process-action); the ratios to the ceiling are printed. The same route alone in an otherwise empty Litestar app is measured too, for
-what Routecard's middleware costs. Goal: create >= 50% of the ceiling, p99 < 50 ms.
+POST /api/templates/timed/orders (create of a template with an SLA on a business
+calendar: its clock started with the order) and POST /api/orders/{number}/actions/check
+(process-action); the ratios to the ceiling are printed. The same route alone in an
+otherwise empty Litestar app is measured too, for what Routecard's middleware costs.
+Goal: create >= 50% of the ceiling, p99 < 50 ms.
 
 On PostgreSQL the server keeps the pool it is shipped with (10 connections; the 32 clients
 wait their turns for them). The ceiling route is served a second time by a server with a
