@@ -204,6 +204,23 @@ async def test_a_create_whose_listeners_write_is_one_transaction(ecommerce: Env,
         assert not any("nextval" in q for q in sent[:begin]), sent  # the number comes with the order
 
 
+OTHER = """\
+kind: Template
+name: other
+numbering: {prefix: "O-"}
+fields:
+  - {name: summary, type: input}
+---
+kind: Queue
+name: other_queue
+templates: [other]
+steps:
+  - name: triage
+    group: desk
+"""
+"""A second template of DESK's group, in a queue of its own."""
+
+
 def _with_sla(when: str = "") -> dict[str, str]:
     """DESK with SLAs: ``vip`` (for orders whose condition ``when`` holds, if given) and ``standard``."""
     vip_when = f"when: {when}\n" if when else ""
@@ -266,17 +283,7 @@ async def test_an_sla_on_the_title_of_an_untitled_order(tmp_env: Any, sent: list
 async def test_a_template_no_sla_covers_has_no_clock_to_write(tmp_env: Any, sent: list[str]) -> None:
     """An SLA for another template only: a ticket's insert carries no SLA column at all, the
     other template's carries its clock; both are one statement on PostgreSQL."""
-    env = await tmp_env({**DESK, "other.yaml": """\
-kind: Template
-name: other
-numbering: {prefix: "O-"}
----
-kind: Queue
-name: other_queue
-templates: [other]
-steps:
-  - name: triage
-    group: desk
+    env = await tmp_env({**DESK, "other.yaml": OTHER + """\
 ---
 kind: SLA
 name: other_only
@@ -399,19 +406,7 @@ async def test_a_create_inside_a_callers_transaction_is_part_of_it(tmp_env: Any)
 
 
 def _with_rule(templates: str) -> dict[str, str]:
-    return {**DESK, "rules.yaml": f"""\
-kind: Template
-name: other
-numbering: {{prefix: "O-"}}
-fields:
-  - {{name: summary, type: input}}
----
-kind: Queue
-name: other_queue
-templates: [other]
-steps:
-  - name: triage
-    group: desk
+    return {**DESK, "rules.yaml": OTHER + f"""\
 ---
 kind: Rule
 name: urgent_summaries
