@@ -110,6 +110,25 @@ def test_adding_hours_and_counting_them_back_agree(name: str) -> None:
         assert calendar.between(start, due - dt.timedelta(minutes=1)) < seconds
 
 
+@pytest.mark.parametrize("name", ["london", "new_york"])
+def test_microseconds_are_kept_exactly(name: str) -> None:
+    """Instants and spans to the microsecond, starts given in the calendar's own zone too:
+    the due time is exact, and one microsecond less of working time is an earlier one."""
+    calendar = BusinessCalendar(CALENDARS[name])
+    rng = random.Random(f"{name}-micro")
+    origin = z("2026-01-01T00:00Z")
+    for _ in range(300):
+        start = origin + dt.timedelta(microseconds=rng.randrange(365 * 86400 * 10**6))
+        if rng.random() < 0.5:
+            start = start.astimezone(calendar.zone)
+        micros = rng.randrange(1, 80 * 3600 * 10**6)
+        due = calendar.add(start, micros / 10**6)
+        assert calendar.between(start, due) == micros / 10**6, (start, micros, due)
+        assert calendar.between(start, due - dt.timedelta(microseconds=1)) == (micros - 1) / 10**6
+        assert due.utcoffset() == dt.timedelta(0)
+        assert calendar.add(due, 1e-6) - due >= dt.timedelta(microseconds=1)
+
+
 def test_deadlines_are_on_working_time_or_at_a_closing() -> None:
     calendar = BusinessCalendar(CALENDARS["london"])
     zone = calendar.zone

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterator
 from functools import lru_cache
 
 from ..model import Calendar
@@ -70,6 +69,7 @@ class BusinessCalendar:
                 tuple(sorted((_clock(a), _clock(b)) for a, b in (r.split("-") for r in getattr(calendar.hours, day))))
                 for day in WEEKDAYS)
             self.holidays = frozenset(dt.date.fromisoformat(h.date) for h in calendar.holidays)
+        self._cache: dict[int, tuple[tuple[int, int], ...]] = {}
         if not any(self.hours):
             raise ValueError(f"calendar {self.name} has no working hours on any day")
 
@@ -81,32 +81,18 @@ class BusinessCalendar:
         """The working hours of the local ``day`` as UTC intervals (none on a holiday)."""
         return _spans(self, day)
 
-    def _local_day(self, moment: dt.datetime) -> dt.date:
-        return moment.astimezone(self.zone).date()
-
-    def _days(self, start: dt.date, step: int = 1) -> Iterator[dt.date]:
-        """``start`` and the days after it (before it, with ``step`` -1), at most ``MAX_DAYS``, one
-        at a time: a search usually stops within a few days."""
-        return (start + dt.timedelta(days=i * step) for i in range(MAX_DAYS))
+    def _local_day(self, moment: dt.datetime) -> int:
+        """The ordinal of ``moment``'s local date."""
+        return moment.astimezone(self.zone).date().toordinal()
 
     def add(self, start: dt.datetime, seconds: float) -> dt.datetime:
-        """The instant ``seconds`` of working time after ``start`` (the earliest such instant)."""
+        """The instant ``seconds`` of working time after ``start`` (the earliest such instant), in UTC."""
         _aware(start)
         if seconds <= 0:
             return start
         if self.around_the_clock:
             return start + dt.timedelta(seconds=seconds)
-        left = dt.timedelta(seconds=seconds)
-        first = self._local_day(start) - dt.timedelta(days=1)
-        for day in self._days(first):
-            for opens, closes in self.spans(day):
-                if closes <= start:
-                    continue
-                begin = max(opens, start)
-                if left <= closes - begin:
-                    return begin + left
-                left -= closes - begin
-        raise ValueError(f"calendar {self.name} has no working time within {MAX_DAYS} days of {start}")
+        return _moment(self._add(_micros(start), _micros_of(dt.timedelta(seconds=seconds)), self._local_day(start)))
 
     def between(self, a: dt.datetime, b: dt.datetime) -> float:
         """Working seconds from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
@@ -116,16 +102,7 @@ class BusinessCalendar:
             return -self.between(b, a)
         if self.around_the_clock:
             return (b - a).total_seconds()
-        total = 0.0
-        day = self._local_day(a) - dt.timedelta(days=1)
-        last = self._local_day(b) + dt.timedelta(days=1)
-        while day <= last:
-            for opens, closes in self.spans(day):
-                low, high = max(opens, a), min(closes, b)
-                if high > low:
-                    total += (high - low).total_seconds()
-            day += dt.timedelta(days=1)
-        return total
+        return self._between(_micros(a), _micros(b), self._local_day(a), self._local_day(b)) / MICROS
 
     def add_duration(self, start: dt.datetime, duration: Duration | str) -> dt.datetime:
         """``start`` plus a duration: business days first (see the module), then hours and minutes."""
@@ -133,31 +110,71 @@ class BusinessCalendar:
             duration = Duration.parse(duration)
         if self.around_the_clock or duration.days == 0:
             return self.add(start, duration.total_seconds if self.around_the_clock else duration.seconds)
-        return self.add(self._add_days(start, duration.days), duration.seconds)
+        _aware(start)
+        day, at = self._add_days(_micros(start), self._local_day(start), duration.days)
+        if duration.seconds <= 0:
+            return _moment(at)
+        return _moment(self._add(at, duration.seconds * MICROS, day))
 
-    def _add_days(self, start: dt.datetime, days: int) -> dt.datetime:
-        opened = self.add(start, 1e-6) - dt.timedelta(microseconds=1)  # first working instant at or after start
-        day = self._local_day(opened)
-        spans = self.spans(day)
+    # Below, instants are whole microseconds since the epoch (exact, and cheap to compare and
+    # add), days are proleptic ordinals of local dates, and a day's working hours are spans
+    # of such instants.
+
+    def _spans_at(self, day: int) -> tuple[tuple[int, int], ...]:
+        """The working hours of the local day ``day`` (an ordinal) as spans of instants."""
+        found = self._cache.get(day)
+        if found is None:
+            if len(self._cache) >= 8192:
+                self._cache.clear()
+            found = self._cache[day] = tuple(
+                (_micros(a), _micros(b)) for a, b in self.spans(dt.date.fromordinal(day)))
+        return found
+
+    def _add(self, start: int, left: int, day: int) -> int:
+        """The instant ``left`` microseconds of working time after ``start``, whose local day is ``day``."""
+        for current in range(day - 1, day - 1 + MAX_DAYS):
+            for opens, closes in self._spans_at(current):
+                if closes <= start:
+                    continue
+                begin = opens if opens > start else start
+                if left <= closes - begin:
+                    return begin + left
+                left -= closes - begin
+        raise ValueError(f"calendar {self.name} has no working time within {MAX_DAYS} days of {_moment(start)}")
+
+    def _between(self, a: int, b: int, first: int, last: int) -> int:
+        """Working microseconds from ``a`` to ``b`` (``a <= b``), on local days ``first`` and ``last``."""
+        total = 0
+        for day in range(first - 1, last + 2):
+            for opens, closes in self._spans_at(day):
+                low = opens if opens > a else a
+                high = closes if closes < b else b
+                if high > low:
+                    total += high - low
+        return total
+
+    def _add_days(self, start: int, day: int, days: int) -> tuple[int, int]:
+        """``days`` business days after ``start`` (on local day ``day``): that local day and instant."""
+        opened = self._add(start, 1, day) - 1  # the first working instant at or after start
+        day = self._local_day(_moment(opened))
+        spans = self._spans_at(day)
         if not spans or opened >= spans[-1][1]:  # opened at a span end late on a day: it is the next day's start
             day = self._next_working_day(day)
-            spans = self.spans(day)
-        offset: float | None = self.between(spans[0][0], max(opened, spans[0][0]))
+            spans = self._spans_at(day)
+        offset: int | None = self._between(spans[0][0], max(opened, spans[0][0]), day, day)
         if offset == 0:  # the day's opening is the end of the working day before: count from that end
             day, offset = self._previous_working_day(day), None
         for _ in range(days):
             day = self._next_working_day(day)
-        length = self._length(day)
-        return self.add(self.spans(day)[0][0], length if offset is None else min(offset, length))
+        spans = self._spans_at(day)
+        length = sum(b - a for a, b in spans)
+        return day, self._add(spans[0][0], length if offset is None else min(offset, length), day)
 
-    def _length(self, day: dt.date) -> float:
-        return sum((b - a).total_seconds() for a, b in self.spans(day))
+    def _next_working_day(self, day: int) -> int:
+        return next(d for d in range(day + 1, day + 1 + MAX_DAYS) if self._spans_at(d))
 
-    def _next_working_day(self, day: dt.date) -> dt.date:
-        return next(d for d in self._days(day + dt.timedelta(days=1)) if self.spans(d))
-
-    def _previous_working_day(self, day: dt.date) -> dt.date:
-        return next(d for d in self._days(day - dt.timedelta(days=1), -1) if self.spans(d))
+    def _previous_working_day(self, day: int) -> int:
+        return next(d for d in range(day - 1, day - 1 - MAX_DAYS, -1) if self._spans_at(d))
 
 
 @lru_cache(maxsize=8192)
@@ -175,6 +192,23 @@ def _at(zone: dt.tzinfo, day: dt.date, minutes: int) -> dt.datetime:
         day, minutes = day + dt.timedelta(days=1), minutes - 24 * 60
     local = dt.datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=zone)
     return local.astimezone(UTC)
+
+
+MICROS = 1_000_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros_of(span: dt.timedelta) -> int:
+    return (span.days * 86400 + span.seconds) * MICROS + span.microseconds
+
+
+def _micros(moment: dt.datetime) -> int:
+    """An aware instant as whole microseconds since the epoch."""
+    return _micros_of(moment - EPOCH)
+
+
+def _moment(micros: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=micros)
 
 
 def _aware(moment: dt.datetime) -> None:

@@ -157,15 +157,20 @@ def resume(clock: Clock, policy: Policy, moment: dt.datetime) -> None:
 
 def summary(clock: Clock, paused: bool) -> dict[str, Any]:
     """The indexed columns of a clock: nearest target and due time, warning time, next sweep time."""
-    due = [(_time(e["due"]), t, _time(e["warn"])) for t, e in clock.items() if e["due"]]
-    moments = [_time(e[k]) for _, e in clock.items() for k, level in (("warn", "warning"), ("due", "breach"))
-               if e[k] and level not in e["fired"]]
-    nearest = min(due, key=lambda d: d[0]) if due else None  # type: ignore[arg-type, return-value]
+    nearest: tuple[dt.datetime, str, dt.datetime | None] | None = None  # the first of the earliest due
+    next_at: dt.datetime | None = None
+    for target, entry in clock.items():
+        due, warn = _time(entry["due"]), _time(entry["warn"])
+        if due is not None and (nearest is None or due < nearest[0]):
+            nearest = (due, target, warn)
+        for moment, level in ((warn, "warning"), (due, "breach")):
+            if moment is not None and level not in entry["fired"] and (next_at is None or moment < next_at):
+                next_at = moment
     return {
         "sla_state": "paused" if paused else "running",
         "sla_target": nearest[1] if nearest else None, "sla_due_at": nearest[0] if nearest else None,
         "sla_warn_at": nearest[2] if nearest else None,
-        "sla_next_at": None if paused or not moments else min(m for m in moments if m is not None),
+        "sla_next_at": None if paused else next_at,
     }
 
 
