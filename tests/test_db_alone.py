@@ -4,7 +4,8 @@ On PostgreSQL a transaction sends BEGIN just before its first statement; one who
 statement goes alone sends it without BEGIN and COMMIT, and nothing after it. A new work
 order is such a statement when no listener of the runtime writes for it (``Runtime.listen``):
 its number (the template's sequence), row, fields, actions, audit event and idempotency key
-in one. What is checked here is what the server receives (every query asyncpg sends is
+in one. So is an action processed on an order no listener writes for (read before the
+transaction; the order's version, the action and the event in one). What is checked here is what the server receives (every query asyncpg sends is
 recorded) and that the work stays all-or-nothing either way. On SQLite, which runs in this
 process, ``fetch_alone`` declines and the caller runs the statement in the transaction.
 """
@@ -12,15 +13,18 @@ process, ``fetch_alone`` declines and the caller runs the statement in the trans
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from engine.db import Database
-from engine.errors import Invalid
+from engine.errors import Conflict, Invalid
 from engine.runtime.service import Change
+from engine.workspace import open_workspace
 
+from tests.helpers_workspace import write_workspace
 from tests.runtime_helpers import ORDER, Env, ecommerce, tmp_env  # noqa: F401 - fixtures
 
 
@@ -124,7 +128,7 @@ members: [agent]
 kind: Role
 name: agent
 groups: [desk]
-permissions: [order.create]
+permissions: [order.create, order.transition]
 ---
 kind: Template
 name: ticket
@@ -219,6 +223,14 @@ steps:
     group: desk
 """
 """A second template of DESK's group, in a queue of its own."""
+OTHER_ONLY = {**DESK, "other.yaml": OTHER + """\
+---
+kind: SLA
+name: other_only
+templates: [other]
+targets: {first_response: 1h}
+"""}
+"""DESK, the second template, and an SLA for the second one only."""
 
 
 def _with_sla(when: str = "") -> dict[str, str]:
@@ -283,13 +295,7 @@ async def test_an_sla_on_the_title_of_an_untitled_order(tmp_env: Any, sent: list
 async def test_a_template_no_sla_covers_has_no_clock_to_write(tmp_env: Any, sent: list[str]) -> None:
     """An SLA for another template only: a ticket's insert carries no SLA column at all, the
     other template's carries its clock; both are one statement on PostgreSQL."""
-    env = await tmp_env({**DESK, "other.yaml": OTHER + """\
----
-kind: SLA
-name: other_only
-templates: [other]
-targets: {first_response: 1h}
-"""})
+    env = await tmp_env(OTHER_ONLY)
     agent = await env.actor("agent")
     for template in ("ticket", "other"):
         await env.rt.create(agent, template, {"fields": {"summary": "first"}} if template == "ticket" else {})
@@ -431,3 +437,141 @@ async def test_a_rule_on_created_decides_whether_a_create_is_alone(tmp_env: Any,
     assert view["priority"] == ("high" if templates == "[ticket]" else "normal")
     if env.db.dialect == "postgresql":
         assert ("BEGIN" in sent and "COMMIT" in sent) == (templates == "[ticket]"), sent
+
+
+# -- a change to an existing order ----------------------------------------------------------
+
+async def _ticket(env: Env, title: str | None = None) -> tuple[Any, str]:
+    agent = await env.actor("agent")
+    view = await env.rt.create(agent, "ticket", {"fields": {"summary": "x"}} | ({"title": title} if title else {}))
+    return agent, view["number"]
+
+
+async def _kinds(env: Env, number: str) -> list[str]:
+    rows = await env.db.fetch("SELECT e.kind FROM rc_event e JOIN rc_work_order w ON w.id = e.work_order_id "
+                              "WHERE w.number = {} ORDER BY e.id", number)
+    return [r["kind"] for r in rows]
+
+
+async def test_a_change_nobody_listens_to_is_one_statement(tmp_env: Any, sent: list[str]) -> None:
+    """An action processed on an order no rule, SLA, mail or webhook hears of: the order is read
+    before the transaction, and on PostgreSQL the change (the order's version, the action, the
+    audit event) is one statement without BEGIN and COMMIT."""
+    env = await tmp_env(DESK)
+    agent, number = await _ticket(env)
+    sent.clear()
+    view = await env.rt.process(agent, number, 1, "check")
+    assert view["version"] == 2
+    assert [a["state"] for a in await env.step_actions(number)] == ["processed", "pending"]
+    assert await _kinds(env, number) == ["created", "action_processed"]
+    if env.db.dialect == "postgresql":
+        writes = [q for q in sent if not q.startswith("SELECT")]
+        assert len(writes) == 1 and writes[0].startswith("WITH w AS (UPDATE rc_work_order"), sent
+        assert "BEGIN" not in sent and "COMMIT" not in sent, sent
+
+
+async def test_an_order_changed_after_it_was_read_is_a_conflict(tmp_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read before the transaction, the order may change before the change is saved: the save
+    finds another version and writes nothing (the action stays pending, no event)."""
+    env = await tmp_env(DESK)
+    agent, number = await _ticket(env)
+    read = env.rt._load_for_change
+
+    async def read_then_someone_else_writes(*args: Any) -> Any:
+        order = await read(*args)
+        await env.db.execute("UPDATE rc_work_order SET version = version + 1 WHERE number = {}", number)
+        return order
+
+    monkeypatch.setattr(env.rt, "_load_for_change", read_then_someone_else_writes)
+    with pytest.raises(Conflict, match="changed by someone else"):
+        await env.rt.process(agent, number, 1, "check")
+    assert [a["state"] for a in await env.step_actions(number)] == ["pending", "pending"]
+    assert await _kinds(env, number) == ["created"]
+
+
+RULE = """kind: Rule
+name: checked
+on: [action_processed]
+do:
+  - set_priority: high
+"""
+DEFAULT_CC = """kind: Template
+name: ticket
+numbering: {prefix: "T-"}
+default_cc: [archive@example.com]
+fields:
+  - {name: summary, type: input, required: true}
+"""
+
+
+def _listening(listener: str) -> dict[str, str]:
+    """DESK with one listener that writes when an action of a ticket is processed."""
+    if listener == "sla":
+        return _with_sla()
+    if listener == "rule":
+        return {**DESK, "rule.yaml": RULE}
+    if listener == "webhook":
+        return _with_webhook("[action_processed]")
+    defs = DESK["defs.yaml"]  # the default CC is mailed when the order completes
+    start = defs.index("kind: Template")
+    end = defs.index("---", start)
+    return {**DESK, "defs.yaml": defs[:start] + DEFAULT_CC + defs[end:]}
+
+
+async def _heard(env: Env, listener: str, number: str) -> bool:
+    """Did ``listener`` write what it writes for the processed action?"""
+    if listener == "sla":
+        return (await _clock(env, number))["sla_clock"]["resolution"]["due"] is not None and \
+            await env.db.fetch_value("SELECT COUNT(*) FROM rc_work_order WHERE number = {} AND sla_state = 'stopped'",
+                                     number) == 1
+    if listener == "rule":
+        return (await env.state(number))["priority"] == "high"
+    kind = "webhook" if listener == "webhook" else "email"
+    return bool(await env.db.fetch_value("SELECT COUNT(*) FROM rc_outbox WHERE kind = {}", kind))
+
+
+@pytest.mark.parametrize("listener", ["sla", "rule", "webhook", "default_cc"])
+async def test_a_change_a_listener_writes_for_is_one_transaction(tmp_env: Any, sent: list[str],
+                                                                 listener: str) -> None:
+    """An SLA's clock, a rule, a webhook or the default CC's mail: what the listener writes for the
+    change commits with it, in one transaction (each says it writes; were one to say it is quiet,
+    its write would be refused after the change went alone)."""
+    env = await tmp_env(_listening(listener))
+    agent, number = await _ticket(env)
+    first = await env.rt.process(agent, number, 1, "check")
+    sent.clear()
+    view = await env.rt.process(agent, number, first["version"], "route")  # the last action: the order completes
+    assert view["status"] == "completed" and await _heard(env, listener, number)
+    if env.db.dialect == "postgresql":
+        assert "BEGIN" in sent and "COMMIT" in sent, sent
+
+
+async def test_a_template_no_sla_covers_has_no_clock_to_read(tmp_env: Any, sent: list[str]) -> None:
+    """An SLA for another template only: a ticket's change neither reads nor writes a clock and
+    goes alone; the other template's order has its clock read and written in a transaction."""
+    env = await tmp_env(OTHER_ONLY)
+    agent, number = await _ticket(env)
+    other = (await env.rt.create(agent, "other", {}))["number"]
+    await env.rt.assign(agent, other, 1, "agent")
+    sent.clear()
+    await env.rt.process(agent, number, 1, "check")
+    assert not any("sla_" in q for q in sent) and "BEGIN" not in sent, sent
+    sent.clear()
+    await env.rt.update(agent, other, 2, {"priority": "high"})
+    if env.db.dialect == "postgresql":
+        assert any(q.startswith("SELECT sla_name") for q in sent) and "BEGIN" in sent, sent
+
+
+async def test_a_clock_outlives_its_sla_covering_the_template(tmp_env: Any, tmp_path: Path) -> None:
+    """An order whose clock started under an SLA that, in a later definition version, no longer
+    covers its template: its changes still read the clock, which stops when the order completes."""
+    sla = "---\nkind: SLA\nname: both\ntemplates: [{}]\ntargets: {{resolution: 1d}}\n"
+    files = {**DESK, "other.yaml": OTHER + sla.format("ticket, other")}
+    env = await tmp_env(files)
+    agent, number = await _ticket(env)
+    assert (await _clock(env, number))["sla_state"] == "running"
+    later = write_workspace(tmp_path / "later", {**files, "other.yaml": OTHER + sla.format("other")})
+    env.rt.reload(open_workspace(later))
+    first = await env.rt.process(agent, number, 1, "check")
+    await env.rt.process(agent, number, first["version"], "route")
+    assert (await _clock(env, number))["sla_state"] == "stopped"

@@ -271,7 +271,7 @@ class RuleEngine:
         self._index: RuleIndex | None = None
         self._savepoints = 0
         runtime.listen(self.changed, quiet_on_create=lambda template, queue: not self.index.fires_on_creation(
-            template.name, queue.name))
+            template.name, queue.name), quiet_on_change=lambda change: not self._candidates(change)[0])
         runtime.after_message.append(self.message)
 
     async def message(self, order: Order, kind: str, author: Actor | None) -> None:
@@ -296,11 +296,7 @@ class RuleEngine:
 
     async def changed(self, change: Change) -> None:
         """The listener: fire the rules that react to ``change`` (already saved, same transaction)."""
-        index = self.index
-        if not index.by_trigger:
-            return
-        triggers, names = triggers_of(change)
-        candidates = index.candidates(triggers, change.order, changed_values(change)) if triggers else []
+        candidates, names = self._candidates(change)
         if not candidates:
             return
         cascade = _CASCADE.get()
@@ -315,6 +311,14 @@ class RuleEngine:
         finally:
             if token is not None:
                 _CASCADE.reset(token)
+
+    def _candidates(self, change: Change) -> tuple[list[Candidate], set[str]]:
+        """The rules that react to ``change``, and the names of the facts it changed."""
+        index = self.index
+        if not index.by_trigger:
+            return [], set()
+        triggers, names = triggers_of(change)
+        return (index.candidates(triggers, change.order, changed_values(change)) if triggers else []), names
 
     async def _fire_all(self, order: Order, candidates: list[Candidate], names: set[str], cascade: Cascade) -> None:
         needs = frozenset().union(*(c.compiled.needs for c in candidates))

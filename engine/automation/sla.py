@@ -236,18 +236,26 @@ class SlaClock:
         values = await self._brought_up_to_date(order, ["created"], _no_clock(), policies)
         return _as_columns({"sla_state": None, **(values or {})})
 
+    def quiet_on(self, change: Change) -> bool:
+        """Does ``changed`` send nothing for ``change``? So when it has no event the clock hears
+        of, when there is no SLA, and when no SLA covers the order's template and the order (as
+        read for the change) has no clock from an SLA that once did."""
+        if all(kind in SLA_EVENTS for kind, *_ in change.events):
+            return True
+        policies = policies_of(self.runtime.workspace)
+        order = change.order
+        return not policies or (order.row.get("sla_state") is None and not _covering(policies, order.template.name))
+
     async def changed(self, change: Change) -> None:
         """After every saved change: select the SLA, start, move, pause, resume or stop targets."""
+        if self.quiet_on(change):
+            return
         kinds = [event[0] for event in change.events]
-        if not kinds or all(kind in SLA_EVENTS for kind in kinds):
-            return
         policies = policies_of(self.runtime.workspace)
-        if not policies:
-            return
         order = change.order
         if "created" in kinds:
-            if "sla_state" in order.row or not _covering(policies, order.template.name):
-                return  # written with the order (``opening``), or no SLA for its template
+            if "sla_state" in order.row:
+                return  # written with the order (``opening``)
             # a new order's clock is known to be empty: the SLA clock hears of it before any rule
             # (nothing else in its transaction writes the clock), so it is not read back
             row = _no_clock()
@@ -339,7 +347,8 @@ def install(runtime: Runtime) -> SlaClock:
     runtime.open_with(service.opening)
     # a new work order's clock goes in its insert, unless an SLA's condition tests a title not known yet
     runtime.listen(service.changed, quiet_on_create=lambda template, _: not any(
-        p.reads_title for p in _covering(policies_of(runtime.workspace), template.name)))
+        p.reads_title for p in _covering(policies_of(runtime.workspace), template.name)),
+        quiet_on_change=service.quiet_on)
     listeners = getattr(runtime, "after_message", None)
     if isinstance(listeners, list):
         listeners.append(service.message_added)

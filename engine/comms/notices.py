@@ -176,11 +176,16 @@ class Notices:
 
     # -- status changes ---------------------------------------------------------------------
 
+    @staticmethod
+    def quiet_on(change: Change) -> bool:
+        """Does ``status_changed`` send nothing for ``change``?"""
+        return not change.order.template.default_cc or not any(kind in STATUS_KINDS for kind, *_ in change.events)
+
     async def status_changed(self, change: Change) -> None:
         """A runtime listener: mail the template's default CC when the status or step changed."""
         order = change.order
         kinds = [kind for kind, *_ in change.events if kind in STATUS_KINDS]
-        if not kinds or not order.template.default_cc:
+        if not kinds or not order.template.default_cc:  # as ``quiet_on``
             return
         values = self.values(order)
         words = {"completed": "was completed", "cancelled": "was cancelled",

@@ -75,7 +75,8 @@ class Messages:
         self.runtime = runtime
         self.notices = Notices(runtime)
         # a new work order's only event, ``created``, changes no status: no notice
-        runtime.listen(self.notices.status_changed, quiet_on_create=lambda *_: True)
+        runtime.listen(self.notices.status_changed, quiet_on_create=lambda *_: True,
+                       quiet_on_change=self.notices.quiet_on)
 
     # -- read -------------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ ChangeListener = Callable[[Change], Awaitable[None]]
 """Called with every saved ``Change``, inside its transaction (e.g. to write outbox rows)."""
 QuietOnCreate = Callable[[ResolvedTemplate, ResolvedQueue], bool]
 """Says that a listener sends no statement for a new work order of a template in a queue (``Runtime.listen``)."""
+QuietOnChange = Callable[[Change], bool]
+"""Says that a listener sends no statement when it hears of a change about to be saved (``Runtime.listen``)."""
 MessageListener = Callable[[Order, str, Actor | None], Awaitable[None]]
 """Called with every message added to a work order's thread (its kind and author), inside its transaction."""
 OpeningColumns = Callable[[Order], Awaitable[dict[str, Any]]]
@@ -78,6 +80,8 @@ class Runtime:
         """PostgreSQL: the templates whose number sequence is known to exist (``numbering``)."""
         self._quiet: dict[ChangeListener, QuietOnCreate] = {}
         """What listeners said of new work orders (``listen``)."""
+        self._quiet_changes: dict[ChangeListener, QuietOnChange] = {}
+        """What listeners said of changes (``listen``)."""
         self.plugins: Plugins = plugins if plugins is not None else default_plugins()
         """The plugins: their order actions, event subscribers, channels and panels."""
         self.after_change: list[ChangeListener] = []
@@ -89,7 +93,9 @@ class Runtime:
         """The message threads of work orders: comments, replies, follow-ups, subscriptions."""
         self.listen(lambda change: self.plugins.dispatch(self, change),
                     quiet_on_create=lambda template, _: not self.plugins.wants_event(
-                        "created", template.name, self.workspace.settings))
+                        "created", template.name, self.workspace.settings),
+                    quiet_on_change=lambda change: not any(self.plugins.wants_event(
+                        kind, change.order.template.name, self.workspace.settings) for kind, *_ in change.events))
         self.after_message: list[MessageListener] = []
         """Listeners of every message added to a thread (order, kind, author), run in its transaction."""
         from ..automation.sla import install as install_sla  # SLA clocks: before the rules, which may read them
@@ -339,17 +345,23 @@ class Runtime:
         """The title of a work order created without one: the template's label and the number."""
         return f"{next(iter(template.label.values()))} {number}"
 
-    def listen(self, listener: ChangeListener, *, quiet_on_create: QuietOnCreate | None = None) -> None:
+    def listen(self, listener: ChangeListener, *, quiet_on_create: QuietOnCreate | None = None,
+               quiet_on_change: QuietOnChange | None = None) -> None:
         """Hear every saved change, in its transaction (``after_change``).
 
         ``quiet_on_create`` tells, for a template and a queue, that the listener sends no
-        statement at all when it hears of a new work order of them. When every listener says
-        so, a new work order is saved on PostgreSQL in one statement without BEGIN and COMMIT.
-        A listener without it (as one appended to ``after_change``) counts as one that writes.
+        statement at all when it hears of a new work order of them; ``quiet_on_change`` the
+        same of a change to an existing order, asked with the change built and not yet saved.
+        When every listener says so, the work order or the change is saved on PostgreSQL in
+        one statement without BEGIN and COMMIT (for a change, when its transaction has sent
+        nothing before it). A listener without them (as one appended to ``after_change``)
+        counts as one that writes.
         """
         self.after_change.append(listener)
         if quiet_on_create is not None:
             self._quiet[listener] = quiet_on_create
+        if quiet_on_change is not None:
+            self._quiet_changes[listener] = quiet_on_change
 
     def open_with(self, columns: OpeningColumns) -> None:
         """Have ``columns`` give values for columns a feature keeps on each new work order's row
@@ -368,6 +380,14 @@ class Runtime:
         for listener in self.after_change:
             quiet = self._quiet.get(listener)
             if quiet is None or not quiet(template, queue):
+                return False
+        return True
+
+    def _quiet_change(self, change: Change) -> bool:
+        """Does no listener send any statement for ``change``?"""
+        for listener in self.after_change:
+            quiet = self._quiet_changes.get(listener)
+            if quiet is None or not quiet(change):
                 return False
         return True
 
@@ -537,8 +557,10 @@ class Runtime:
                       note: str | None = None, follow_up: bool | None = None) -> dict[str, Any]:
         """Process (or skip) an order action of the current step; a finished step moves on."""
         follow: str | None = None
+        # read before the transaction, which then need not hold a connection meanwhile (and may
+        # send the change alone): the change is saved only if the order is still at the version read
+        order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
-            order = await self._load_for_change(actor, number, version)
             self._check_mover(actor, order)
             step = order.step
             spec = next((a for a in step.actions if a.name == action), None) if step else None
@@ -700,8 +722,10 @@ class Runtime:
     # -- helpers of the flow ----------------------------------------------------------------
 
     async def _save(self, change: Change) -> None:
-        """Save ``change`` and tell the listeners (``after_change``), in the caller's transaction."""
-        await change.save(self.db)
+        """Save ``change`` and tell the listeners (``after_change``), in the caller's transaction
+        (on PostgreSQL the change goes alone when none of them writes and the transaction has
+        sent nothing yet)."""
+        await change.save(self.db, alone=self.db.dialect == "postgresql" and self._quiet_change(change))
         for listener in self.after_change:
             await listener(change)
 

@@ -190,11 +190,13 @@ class Change:
         self.order.action_rows[name] = {**self.order.action_rows.get(name, {}), "state": state,
                                         "result": json.dumps(result)}
 
-    async def save(self, db: Database) -> int:
+    async def save(self, db: Database, *, alone: bool = False) -> int:
         """Write the change (inside the caller's transaction); return the new version.
 
         On PostgreSQL everything is one statement (``_saved_at_once``) unless one of its
-        parts changes rows another part adds or changes (then one statement per part).
+        parts changes rows another part adds or changes (then one statement per part). With
+        ``alone``, that one statement is the transaction's only one if it can be
+        (``Database.fetch_alone``).
         """
         order = self.order
         moment = now()
@@ -208,7 +210,7 @@ class Change:
                 value = json.dumps(value)
             args.append(value)
         if db.dialect == "postgresql" and self._apart():
-            version = await self._saved_at_once(db, sets, args, moment)
+            version = await self._saved_at_once(db, sets, args, moment, alone)
         else:
             version = await self._saved_in_parts(db, sets, args, moment)
         if version is None:
@@ -227,7 +229,7 @@ class Change:
             (step, round_) == self.new_round[:2] for step, round_, _ in targets)
 
     async def _saved_at_once(self, db: Database, sets: list[str], args: list[Any],
-                             moment: dt.datetime) -> int | None:
+                             moment: dt.datetime, alone: bool) -> int | None:
         """PostgreSQL: the change in one statement, each part only if the order's version was
         still the one read; the new version (``None``: it was not, nothing is written)."""
         order = self.order
@@ -246,7 +248,9 @@ class Change:
                        self.definition_version]
         statement = _change_statement(tuple(sets), extension_table(order.template.name) if names else "", names,
                                       len(entered), len(self.action_updates), len(self.events))
-        updated = await db.fetch(statement, *values)
+        updated = await db.fetch_alone(statement, *values) if alone else None
+        if updated is None:
+            updated = await db.fetch(statement, *values)
         return int(updated[0]["version"]) if updated else None
 
     async def _saved_in_parts(self, db: Database, sets: list[str], args: list[Any],
