@@ -128,7 +128,7 @@ members: [agent]
 kind: Role
 name: agent
 groups: [desk]
-permissions: [order.create, order.transition]
+permissions: [order.create, order.transition, order.edit, order.cancel]
 ---
 kind: Template
 name: ticket
@@ -464,6 +464,27 @@ async def test_a_change_nobody_listens_to_is_one_statement(tmp_env: Any, sent: l
     assert view["version"] == 2
     assert [a["state"] for a in await env.step_actions(number)] == ["processed", "pending"]
     assert await _kinds(env, number) == ["created", "action_processed"]
+    if env.db.dialect == "postgresql":
+        writes = [q for q in sent if not q.startswith("SELECT")]
+        assert len(writes) == 1 and writes[0].startswith("WITH w AS (UPDATE rc_work_order"), sent
+        assert "BEGIN" not in sent and "COMMIT" not in sent, sent
+
+
+@pytest.mark.parametrize("change", ["update", "cancel"])
+async def test_an_edit_or_a_cancel_nobody_listens_to_is_one_statement(tmp_env: Any, sent: list[str],
+                                                                      change: str) -> None:
+    """An edit or a cancel of an order no listener writes for: read before the transaction and
+    saved in one statement on PostgreSQL, as an action processed is."""
+    env = await tmp_env(DESK)
+    agent, number = await _ticket(env)
+    sent.clear()
+    if change == "update":
+        view = await env.rt.update(agent, number, 1, {"priority": "high", "fields": {"summary": "y"}})
+        assert (view["priority"], view["fields"]["summary"]) == ("high", "y")
+    else:
+        view = await env.rt.cancel(agent, number, 1, "not needed")
+        assert view["status"] == "cancelled"
+    assert await _kinds(env, number) == ["created", "updated" if change == "update" else "cancelled"]
     if env.db.dialect == "postgresql":
         writes = [q for q in sent if not q.startswith("SELECT")]
         assert len(writes) == 1 and writes[0].startswith("WITH w AS (UPDATE rc_work_order"), sent

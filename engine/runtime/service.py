@@ -179,6 +179,11 @@ class Runtime:
         return order
 
     async def _load_for_change(self, actor: Actor, number: str, version: Any) -> Order:
+        """The order ``number`` for a change from ``version`` (refused at another version, or final).
+
+        The services of changes read it before their transaction, which then holds no
+        connection meanwhile and may send the change alone: the change is saved only if the
+        order is still at that version (``Change.save``), whenever it was read."""
         if isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 2**31:
             raise Invalid("`version` is required: the version of the work order you read",
                           [{"field": "version", "message": "expected the work order's version (a number)"}])
@@ -528,8 +533,8 @@ class Runtime:
 
     async def update(self, actor: Actor, number: str, version: Any, data: dict[str, Any]) -> dict[str, Any]:
         """Change the work order's content: custom fields, title, priority, dates, customer."""
+        order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
-            order = await self._load_for_change(actor, number, version)
             if not self._may_edit(actor, order):
                 raise Forbidden(f"{actor.login} may not edit work order {number} "
                                 f"(edit limit: {order.template.edit_limit})")
@@ -557,8 +562,6 @@ class Runtime:
                       note: str | None = None, follow_up: bool | None = None) -> dict[str, Any]:
         """Process (or skip) an order action of the current step; a finished step moves on."""
         follow: str | None = None
-        # read before the transaction, which then need not hold a connection meanwhile (and may
-        # send the change alone): the change is saved only if the order is still at the version read
         order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
             self._check_mover(actor, order)
@@ -599,8 +602,8 @@ class Runtime:
                       follow_up: bool | None = None) -> dict[str, Any]:
         """Move a finished step on: to its only next step, or to ``to`` when it has several."""
         follow: str | None = None
+        order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
-            order = await self._load_for_change(actor, number, version)
             self._check_mover(actor, order)
             step = order.step
             assert step is not None
@@ -624,8 +627,8 @@ class Runtime:
 
     async def return_order(self, actor: Actor, number: str, version: Any, to: str) -> dict[str, Any]:
         """Send the work order back: to the previous step, an earlier step, or the group's supervisor."""
+        order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
-            order = await self._load_for_change(actor, number, version)
             self._check_mover(actor, order)
             step = order.step
             assert step is not None
@@ -657,8 +660,8 @@ class Runtime:
 
         With ``rule`` (``round_robin`` or ``least_open``) the rule picks the member.
         """
+        order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
-            order = await self._load_for_change(actor, number, version)
             if not self.abilities_on(actor, order).assign:
                 raise Forbidden(f"{actor.login} may not assign work order {number}")
             owner = None
@@ -685,8 +688,8 @@ class Runtime:
 
     async def cancel(self, actor: Actor, number: str, version: Any, reason: str | None = None) -> dict[str, Any]:
         """Cancel the work order, for good."""
+        order = await self._load_for_change(actor, number, version)
         async with self.db.transaction():
-            order = await self._load_for_change(actor, number, version)
             actor.require("order.cancel")
             if not self.abilities_on(actor, order).cancel:
                 raise Forbidden(f"only the owner or a supervisor may cancel work order {number}")
