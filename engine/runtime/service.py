@@ -9,28 +9,25 @@ with their audit events in one transaction. Refusals raise a ``ServiceError``
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..compile.core import CORE_TABLES
-from ..compile.spec import extension_table
-from ..db import ROW_ID, Database
+from ..db import Database
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
-from ..identifiers import quote
 from ..link.resolved import LinkedWorkspace, ResolvedQueue, ResolvedStep, ResolvedTemplate
-from ..model.common import PRIORITIES
 from ..plugins import Plugins, default_plugins, run_plugin_action
 from .actors import SYSTEM, Actor, ActorCache, group_members
 from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
-from .fields import FieldCodec, aware, to_json_time
+from .fields import FieldCodec, to_json_time
+from .input import checked_input, for_customer
+from .inserts import (IDEMPOTENCY_INSERT, actions_insert, fields_insert, kept, numbered_order_insert,
+                      order_insert)
 from .numbering import counter_name, ensure_sequence, sequence_name
 from .portal import CustomerScope
-from .references import record_problems
-from .state import CORE_KEYS, Change, Order, event_insert, insert_event, load_order, now
+from .state import Change, Order, event_insert, insert_event, load_order, now
 
 if TYPE_CHECKING:
     from ..comms.thread import Messages
@@ -48,10 +45,6 @@ MessageListener = Callable[[Order, str, Actor | None], Awaitable[None]]
 """Called with every message added to a work order's thread (its kind and author), inside its transaction."""
 OpeningColumns = Callable[[Order], Awaitable[dict[str, Any]]]
 """Gives values for columns a feature keeps on a new work order's row (``Runtime.open_with``)."""
-KEPT_COLUMNS = frozenset(
-    c.name for t in CORE_TABLES if t.name == "rc_work_order" for c in t.columns
-    if c.name not in (*CORE_KEYS, "id", "updated_at", "version", "definition_version", "sender"))
-"""The columns of ``rc_work_order`` that are not the order's own attributes (kept by features: the SLA clock)."""
 
 
 class Abilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -229,11 +222,11 @@ class Runtime:
             raise Invalid(f"template {template_name} does not enter queue {queue_name}",
                           [{"field": "queue", "message": f"one of: {', '.join(template.queues)}"}])
         queue = self.workspace.queues[queue_name]
-        core, fields = await self._checked_input(
+        core, fields = await checked_input(self.db, 
             data, ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id", "queue",
                    "fields"), self.codecs[template_name], partial=False, actor=actor)
         if not actor.is_staff:
-            core = self._for_customer(actor, core)
+            core = for_customer(actor, core)
         first = queue.steps[0]
         try:
             return await self._insert(actor, template, queue, first, core, fields, idempotency_key)
@@ -244,35 +237,6 @@ class Runtime:
                 if existing is not None:
                     return existing
             raise
-
-    def _for_customer(self, actor: Actor, core: dict[str, Any]) -> dict[str, Any]:
-        """A customer user's order is always for the user's own customer."""
-        if actor.customer_id is None:
-            raise Forbidden(f"{actor.login} belongs to no customer")
-        if core.get("customer_id") not in (None, actor.customer_id):
-            raise Forbidden("a customer user can only create work orders for its own customer")
-        return {**core, "customer_id": actor.customer_id}
-
-    async def _checked_input(self, data: dict[str, Any], allowed: tuple[str, ...], codec: FieldCodec, *,
-                             partial: bool, actor: Actor, order_id: int | None = None
-                             ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The work order's own values and its custom fields, with every problem of both reported at once."""
-        errors: list[dict[str, str]] = []
-        core: dict[str, Any] = {}
-        fields: dict[str, Any] = {}
-        try:
-            core = await self._core_values(data, allowed=allowed)
-        except Invalid as exc:
-            errors += exc.errors
-        try:
-            fields = codec.validate(data.get("fields") or {}, partial=partial)
-        except Invalid as exc:
-            errors += exc.errors
-        else:
-            errors += await record_problems(self.db, codec.template, fields, actor, order_id)
-        if errors:
-            raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
-        return core, fields
 
     async def _insert(self, actor: Actor, template: ResolvedTemplate, queue: ResolvedQueue, first: ResolvedStep,
                       core: dict[str, Any], fields: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
@@ -314,15 +278,15 @@ class Runtime:
             state["actions"] = {a.name: "pending" for a in first.actions}
             actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
             for opening in self.opening:  # the columns features keep, in the order's own insert
-                row.update(_kept(await opening(Order({**row, "id": 0}, fields, actions, template, queue, codec, 1,
+                row.update(kept(await opening(Order({**row, "id": 0}, fields, actions, template, queue, codec, 1,
                                                      state=state))))
             children: list[tuple[str, list[Any]]] = [(
-                _fields_insert(template.name, tuple(fields)), [codec.to_storage(n, v) for n, v in fields.items()])]
+                fields_insert(template.name, tuple(fields)), [codec.to_storage(n, v) for n, v in fields.items()])]
             if first.actions:
-                children.append((_actions_insert(len(first.actions)),
+                children.append((actions_insert(len(first.actions)),
                                  [value for action in first.actions for value in (first.name, action.name)]))
             if idempotency_key is not None:
-                children.append((_IDEMPOTENCY_INSERT, [idempotency_key, actor.id, moment]))
+                children.append((IDEMPOTENCY_INSERT, [idempotency_key, actor.id, moment]))
             if postgres:
                 # number and title are the statement's (its event's state too), the rest as in Python
                 del row["number"], row["title"], state["number"], state["title"]
@@ -330,14 +294,14 @@ class Runtime:
                                              moment, numbered=True))
                 values = [title, self._default_title(template, ""), *row.values(), template.prefix,
                           template.digits, sequence_name(template.name)]
-                saved = await self.db.insert_family_returning(_numbered_order_insert(tuple(row)), values, children,
+                saved = await self.db.insert_family_returning(numbered_order_insert(tuple(row)), values, children,
                                                               ("number", "title"), alone=alone)
                 row.update(saved)
                 state.update(number=saved["number"], title=saved["title"])
             else:
                 children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
                                              moment))
-                row["id"] = await self.db.insert_family(_order_insert(tuple(row)), list(row.values()), children)
+                row["id"] = await self.db.insert_family(order_insert(tuple(row)), list(row.values()), children)
             created = Change(Order(row, fields, actions, template, queue, codec, 1, state=state), actor.id,
                              self.workspace.fingerprint)
             created.events.append(("created", {}, state, None))
@@ -420,58 +384,6 @@ class Runtime:
     def _numbered(template: ResolvedTemplate, value: Any) -> str:
         return f"{template.prefix}{int(value):0{template.digits}d}"
 
-    async def _core_values(self, data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-        """Check the work order's own attributes in ``data``; ``Invalid`` names every bad one."""
-        errors: list[dict[str, str]] = []
-        out: dict[str, Any] = {}
-        for key in data:
-            if key not in allowed:
-                errors.append({"field": key, "message": f"`{key}` cannot be set here; allowed: {', '.join(allowed)}"})
-        if "title" in data:
-            title = data["title"]
-            if not isinstance(title, str) or len(title) > 300 or "\x00" in title:
-                errors.append({"field": "title", "message": "expected text of at most 300 characters"})
-            else:
-                out["title"] = title.strip()
-        if "priority" in data:
-            if data["priority"] not in PRIORITIES:
-                errors.append({"field": "priority", "message": f"one of: {', '.join(PRIORITIES)}"})
-            else:
-                out["priority"] = data["priority"]
-        for key in ("requested_at", "planned_at"):
-            if key in data:
-                value = data[key]
-                if value is None:
-                    out[key] = None
-                    continue
-                try:
-                    moment = dt.datetime.fromisoformat(str(value))
-                except ValueError:
-                    errors.append({"field": key, "message": "expected a date and time (ISO 8601)"})
-                    continue
-                out[key] = aware(moment)
-        for key, table in (("customer_id", "rc_customer"), ("project_id", "rc_project")):
-            if key in data and data[key] is not None:
-                value = data[key]
-                if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63 \
-                        or await self.db.fetch_value(
-                        f"SELECT id FROM {quote(table)} WHERE id = {{}}", value) is None:
-                    errors.append({"field": key, "message": f"no {key.removesuffix('_id')} {value}"})
-                else:
-                    out[key] = value
-            elif key in data:
-                out[key] = None
-        if out.get("project_id") is not None:
-            project = (await self.db.fetch("SELECT customer_id, archived_at FROM rc_project WHERE id = {}",
-                                           out["project_id"]))[0]
-            if "customer_id" in out and out["customer_id"] is not None and project["customer_id"] != out["customer_id"]:
-                errors.append({"field": "project_id", "message": "the project belongs to another customer"})
-            elif project["archived_at"] is not None:
-                errors.append({"field": "project_id", "message": "the project is archived: it takes no new work"})
-        if errors:
-            raise Invalid(f"{len(errors)} value{'s' if len(errors) != 1 else ''} not valid", errors)
-        return out
-
     # -- read -------------------------------------------------------------------------------
 
     async def logins(self, ids: set[int]) -> dict[int, str]:
@@ -538,10 +450,10 @@ class Runtime:
             if not self._may_edit(actor, order):
                 raise Forbidden(f"{actor.login} may not edit work order {number} "
                                 f"(edit limit: {order.template.edit_limit})")
-            core, values = await self._checked_input(data, (*CORE_EDITABLE, "fields"), order.codec, partial=True,
+            core, values = await checked_input(self.db, data, (*CORE_EDITABLE, "fields"), order.codec, partial=True,
                                                      actor=actor, order_id=order.id)
             if not actor.is_staff:
-                core = self._for_customer(actor, core)
+                core = for_customer(actor, core)
             change = Change(order, actor.id, self.workspace.fingerprint)
             core_json = {k: (to_json_time(v) if isinstance(v, dt.datetime) else v) for k, v in core.items()
                          if (to_json_time(v) if isinstance(v, dt.datetime) else v) != order.state.get(k)}
@@ -789,53 +701,3 @@ class Runtime:
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
-
-
-# The statements of a create, built once per shape (and kept as the same string objects, whose
-# hash Python then keeps, for the statement caches keyed by SQL text).
-
-_IDEMPOTENCY_INSERT = ("INSERT INTO rc_idempotency (key, user_id, work_order_id, created_at) "
-                       f"VALUES ({{}}, {{}}, {ROW_ID}, {{}})")
-
-
-@functools.lru_cache(maxsize=256)
-def _order_insert(columns: tuple[str, ...]) -> str:
-    return (f"INSERT INTO rc_work_order ({', '.join(quote(k) for k in columns)}) "
-            f"VALUES ({', '.join('{}' for _ in columns)})")
-
-
-def _kept(columns: dict[str, Any]) -> dict[str, Any]:
-    """``columns`` from an ``OpeningColumns``, refused if it names any but ``KEPT_COLUMNS``."""
-    unknown = set(columns) - KEPT_COLUMNS
-    if unknown:
-        raise ValueError(f"not columns a feature may keep on a work order: {', '.join(sorted(unknown))}")
-    return columns
-
-
-@functools.lru_cache(maxsize=64)
-def _numbered_order_insert(columns: tuple[str, ...]) -> str:
-    """On PostgreSQL: the order's insert, its number the next of the template's sequence.
-
-    Parameters: the title (``NULL`` for the default), the default title's text before the
-    number, the values of ``columns``, then the template's prefix, digits and sequence. The
-    number is the prefix and the sequence's value with at least ``digits`` digits, as
-    ``Runtime._numbered`` writes it.
-    """
-    return (f"INSERT INTO rc_work_order (number, title, {', '.join(quote(k) for k in columns)}) "
-            "SELECT n.number, COALESCE({}::text, {}::text || n.number), "
-            f"{', '.join('{}' for _ in columns)} "
-            "FROM (SELECT {}::text || lpad(s.v::text, greatest({}::int, length(s.v::text)), '0') AS number "
-            "FROM nextval({}::regclass) AS s(v)) AS n")
-
-
-@functools.lru_cache(maxsize=1024)
-def _fields_insert(template: str, names: tuple[str, ...]) -> str:
-    return (f"INSERT INTO {quote(extension_table(template))} "
-            f"({', '.join(quote(n) for n in ['work_order_id', *names])}) "
-            f"VALUES ({', '.join([ROW_ID, *('{}' for _ in names)])})")
-
-
-@functools.lru_cache(maxsize=64)
-def _actions_insert(count: int) -> str:
-    return ("INSERT INTO rc_step_action (work_order_id, step, action, round, state) VALUES "
-            + ", ".join(f"({ROW_ID}, {{}}, {{}}, 1, 'pending')" for _ in range(count)))
