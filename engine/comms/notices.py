@@ -183,10 +183,10 @@ class Notices:
 
     async def status_changed(self, change: Change) -> None:
         """A runtime listener: mail the template's default CC when the status or step changed."""
+        if self.quiet_on(change):
+            return
         order = change.order
         kinds = [kind for kind, *_ in change.events if kind in STATUS_KINDS]
-        if not kinds or not order.template.default_cc:  # as ``quiet_on``
-            return
         values = self.values(order)
         words = {"completed": "was completed", "cancelled": "was cancelled",
                  "returned": f"was sent back to step {values['step']}",

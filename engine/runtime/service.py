@@ -222,9 +222,9 @@ class Runtime:
             raise Invalid(f"template {template_name} does not enter queue {queue_name}",
                           [{"field": "queue", "message": f"one of: {', '.join(template.queues)}"}])
         queue = self.workspace.queues[queue_name]
-        core, fields = await checked_input(self.db, 
-            data, ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id", "queue",
-                   "fields"), self.codecs[template_name], partial=False, actor=actor)
+        core, fields = await checked_input(
+            self.db, data, ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id", "queue",
+                            "fields"), self.codecs[template_name], partial=False, actor=actor)
         if not actor.is_staff:
             core = for_customer(actor, core)
         first = queue.steps[0]
@@ -451,7 +451,7 @@ class Runtime:
                 raise Forbidden(f"{actor.login} may not edit work order {number} "
                                 f"(edit limit: {order.template.edit_limit})")
             core, values = await checked_input(self.db, data, (*CORE_EDITABLE, "fields"), order.codec, partial=True,
-                                                     actor=actor, order_id=order.id)
+                                               actor=actor, order_id=order.id)
             if not actor.is_staff:
                 core = for_customer(actor, core)
             change = Change(order, actor.id, self.workspace.fingerprint)
