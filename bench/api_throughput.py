@@ -22,7 +22,8 @@ slows the ceiling down.
 
 Back to back, 32 clients keep 32 requests in the server at every moment, so their mean
 latency is 32 / rate (Little's law): the line "latency" prints what that means for the p99
-goal. Creates are then sent once more at half their measured rate, paced, and their
+goal. Create's p99 is printed for each of the five turns too, with the longest
+request: a stall of the machine shows as one turn far above the others. Creates are then sent once more at half their measured rate, paced, and their
 latency is counted from when each was due (a server's latency at a given load).
 
     .venv/bin/python bench/api_throughput.py [--orders 1000000] [--seconds 10] [--sqlite-only | --postgres-only]
@@ -291,6 +292,10 @@ async def measure(label: str, url: str, root: Path, orders: int, seconds: float)
     # request takes is 32 / rate (Little's law) whatever the server does with them
     print(f"  latency  {CONNECTIONS} clients back to back: mean {CONNECTIONS / create.rate * 1000:.0f} ms "
           f"= {CONNECTIONS} / create rate; p99 < 50 ms needs more than {CONNECTIONS / 0.05:.0f} creates/s")
+    # a stall of the machine lengthens every request under way at once: one turn's p99 far above
+    # the others', and a maximum far above the p99, tell it from a server slow all along
+    turns = " ".join(f"{turn.percentile(0.99) * 1000:.1f}" for turn in slices["create"])
+    print(f"  create   p99 of each turn {turns} ms; the longest request {max(create.latencies) * 1000:.1f} ms")
     print(f"  create   paced at {pace:.0f} req/s   {paced.summary()}  (latency from when each request was due)")
 
 
