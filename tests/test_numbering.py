@@ -92,6 +92,16 @@ async def test_two_servers_number_a_new_template_at_once(desk: Env) -> None:
     assert sorted(numbers) == [f"N-{n:03d}" for n in range(7, 19)]
 
 
+async def test_first_creates_together_check_the_sequence_once(desk: Env, sent: list[str]) -> None:
+    """A burst of a template's first creates in one server (as after a restart): one of them
+    checks the sequence on a connection of its own, the others wait for it, rather than each
+    opening a connection (forking a backend each) to check it again."""
+    numbers = await asyncio.gather(*(create(desk) for _ in range(8)))
+    assert sorted(numbers) == [f"N-{n:03d}" for n in range(7, 15)]
+    if desk.db.dialect == "postgresql":
+        assert sum(q.startswith("DO $ensure$") for q in sent) == 1, sent
+
+
 async def test_a_database_numbered_by_its_counter_row_goes_on_from_it(desk: Env) -> None:
     """A database whose numbers were counted in ``rc_counter`` (as before sequences, and always on
     SQLite): the next number follows the row's, not the template's start."""

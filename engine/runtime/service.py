@@ -8,6 +8,7 @@ with their audit events in one transaction. Refusals raise a ``ServiceError``
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,8 @@ class Runtime:
         self._logins: dict[int, str] = {}
         self._numbers: set[str] = set()
         """PostgreSQL: the templates whose number sequence is known to exist (``numbering``)."""
+        self._numbering_turns: dict[str, asyncio.Lock] = {}
+        """PostgreSQL: one check of a template's sequence at a time (``_numbering``)."""
         self._quiet: dict[ChangeListener, QuietOnCreate] = {}
         """What listeners said of new work orders (``listen``)."""
         self._quiet_changes: dict[ChangeListener, QuietOnChange] = {}
@@ -247,8 +250,7 @@ class Runtime:
             # creates do not queue behind each other. (On SQLite writes are serial anyway.)
             owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
             if template.name not in self._numbers:
-                await ensure_sequence(self.db, template.name, template.start)
-                self._numbers.add(template.name)
+                await self._numbering(template)
         # a create no listener writes for is one statement (unless inside a caller's transaction)
         alone = postgres and self._quiet_create(template, queue)
         async with self.db.transaction():
@@ -308,6 +310,18 @@ class Runtime:
             for listener in self.after_change:  # saved above: the listeners hear of it like of any change
                 await listener(created)
         return await self.view(created.order, known={actor.id: actor.login} if actor.id is not None else None)
+
+    async def _numbering(self, template: ResolvedTemplate) -> None:
+        """Make sure ``template``'s number sequence exists (PostgreSQL), once per runtime.
+
+        The check runs on a connection of its own (``ensure_sequence``): the first creates of a
+        template arriving together wait for one check rather than each opening a connection (a
+        burst of 32 after a server started stalled the machine for some 100 ms forking backends).
+        """
+        async with self._numbering_turns.setdefault(template.name, asyncio.Lock()):
+            if template.name not in self._numbers:
+                await ensure_sequence(self.db, template.name, template.start)
+                self._numbers.add(template.name)
 
     @staticmethod
     def _default_title(template: ResolvedTemplate, number: str) -> str:
