@@ -12,7 +12,8 @@ are handed out in order, one at a time (no cache), with a gap only where a creat
 after taking its number, as before.
 
 The sequence is made by the first create of the template a runtime sees, on a connection of
-its own (so that it exists whatever becomes of a transaction under way), starting after the
+its own (so that it exists whatever becomes of a transaction under way; the runtime's other
+creates of the template arriving meanwhile wait for that one), starting after the
 template's counter row: a database numbered by rows before keeps counting where it was.
 Making it also writes that row (``start - 1`` if there was none) and leaves it from then on;
 an archive of a PostgreSQL database carries each sequence's last value in its row
