@@ -23,8 +23,9 @@ slows the ceiling down.
 Back to back, 32 clients keep 32 requests in the server at every moment, so their mean
 latency is 32 / rate (Little's law): the line "latency" prints what that means for the p99
 goal. Create's p99 is printed for each of the five turns too, with the longest
-request: a stall of the machine shows as one turn far above the others. Creates are then sent once more at half their measured rate, paced, and their
-latency is counted from when each was due (a server's latency at a given load).
+request: a stall of the machine shows as one turn far above the others. Creates are
+then sent once more at half their measured rate, paced, and their latency is counted
+from when each was due (a server's latency at a given load).
 
     .venv/bin/python bench/api_throughput.py [--orders 1000000] [--seconds 10] [--sqlite-only | --postgres-only]
 """
