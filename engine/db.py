@@ -154,6 +154,15 @@ class Database:
         """Run one statement that returns nothing of interest."""
         await self.fetch(sql, *args)
 
+    def may_go_alone(self) -> bool:
+        """Would ``fetch_alone`` send a statement alone now?"""
+        return self._lone() is not None
+
+    def _lone(self) -> _Transaction | None:
+        """The current transaction, if a statement may go alone in it (see ``fetch_alone``)."""
+        current = self.engine.current_transaction.get()
+        return current if isinstance(current, _Transaction) and current.fresh and not current.nested else None
+
     async def fetch_alone(self, sql: str, *args: Any) -> list[dict[str, Any]] | None:
         """Run one statement as the current transaction's only one, committed by itself; its rows.
 
@@ -166,8 +175,8 @@ class Database:
         with) it cannot, and ``None`` says so: the caller runs the statement in the
         transaction instead.
         """
-        current = self.engine.current_transaction.get()
-        if not isinstance(current, _Transaction) or not current.fresh or current.nested:
+        current = self._lone()
+        if current is None:
             return None
         _refuse_nul(args)
         records = await current.connection.fetch(self._compile(sql), *args)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -74,7 +74,7 @@ class Runtime:
         """PostgreSQL: the templates whose number sequence is known to exist (``numbering``)."""
         self._numbering_turns: dict[str, asyncio.Lock] = {}
         """PostgreSQL: one check of a template's sequence at a time (``_numbering``)."""
-        self._quiet: dict[ChangeListener, QuietOnCreate] = {}
+        self._quiet_creates: dict[ChangeListener, QuietOnCreate] = {}
         """What listeners said of new work orders (``listen``)."""
         self._quiet_changes: dict[ChangeListener, QuietOnChange] = {}
         """What listeners said of changes (``listen``)."""
@@ -343,7 +343,7 @@ class Runtime:
         """
         self.after_change.append(listener)
         if quiet_on_create is not None:
-            self._quiet[listener] = quiet_on_create
+            self._quiet_creates[listener] = quiet_on_create
         if quiet_on_change is not None:
             self._quiet_changes[listener] = quiet_on_change
 
@@ -361,17 +361,17 @@ class Runtime:
 
     def _quiet_create(self, template: ResolvedTemplate, queue: ResolvedQueue) -> bool:
         """Does no listener send any statement for a new work order of ``template`` in ``queue``?"""
-        for listener in self.after_change:
-            quiet = self._quiet.get(listener)
-            if quiet is None or not quiet(template, queue):
-                return False
-        return True
+        return self._all_quiet(self._quiet_creates, template, queue)
 
     def _quiet_change(self, change: Change) -> bool:
         """Does no listener send any statement for ``change``?"""
+        return self._all_quiet(self._quiet_changes, change)
+
+    def _all_quiet(self, said: Mapping[ChangeListener, Callable[..., bool]], *about: Any) -> bool:
+        """Has every listener said (in ``said``) that it sends nothing ``about`` this?"""
         for listener in self.after_change:
-            quiet = self._quiet_changes.get(listener)
-            if quiet is None or not quiet(change):
+            quiet = said.get(listener)
+            if quiet is None or not quiet(*about):
                 return False
         return True
 
@@ -655,7 +655,7 @@ class Runtime:
         """Save ``change`` and tell the listeners (``after_change``), in the caller's transaction
         (on PostgreSQL the change goes alone when none of them writes and the transaction has
         sent nothing yet)."""
-        await change.save(self.db, alone=self.db.dialect == "postgresql" and self._quiet_change(change))
+        await change.save(self.db, alone=self.db.may_go_alone() and self._quiet_change(change))
         for listener in self.after_change:
             await listener(change)
 
