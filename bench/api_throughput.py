@@ -141,7 +141,11 @@ def wait_for(port: int, path: str = "/health", timeout: float = 60.0) -> None:
 
 
 async def preload(db: Database, orders: int, ready: int, owner: int) -> list[str]:
-    """``orders`` stored work orders, plus ``ready`` ones waiting in triage for the process benchmark."""
+    """``orders`` stored work orders, plus ``ready`` ones waiting in triage for the process benchmark.
+
+    Their numbers have the template's prefix, as the orders of a real database do (a number
+    that does not is read in two queries: ``load_order``), with nine digits, out of the way
+    of the eight the template's sequence gives the orders the benchmark creates."""
     if db.dialect == "sqlite":
         series = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) "
                   "SELECT x FROM c")
@@ -150,7 +154,7 @@ async def preload(db: Database, orders: int, ready: int, owner: int) -> list[str
         series = "SELECT x FROM generate_series(1, {n}) AS x"
         pad = "lpad(x::text, 8, '0')"
     async with db.transaction():
-        for prefix, count, status, step in (("P-", orders, "completed", "work"), ("R-", ready, "open", "triage")):
+        for prefix, count, status, step in (("T-1", orders, "completed", "work"), ("T-2", ready, "open", "triage")):
             if not count:
                 continue
             await db.execute(
@@ -164,8 +168,8 @@ async def preload(db: Database, orders: int, ready: int, owner: int) -> list[str
         await db.execute(
             "INSERT INTO rc_step_action (work_order_id, step, action, round, state) "
             "SELECT id, 'triage', a.name, 1, 'pending' FROM rc_work_order, "
-            "(SELECT 'check' AS name UNION ALL SELECT 'route') AS a WHERE number LIKE 'R-%'")
-    rows = await db.fetch("SELECT number FROM rc_work_order WHERE number LIKE 'R-%' ORDER BY id")
+            "(SELECT 'check' AS name UNION ALL SELECT 'route') AS a WHERE number LIKE 'T-2%'")
+    rows = await db.fetch("SELECT number FROM rc_work_order WHERE number LIKE 'T-2%' ORDER BY id")
     return [r["number"] for r in rows]
 
 

@@ -1,17 +1,22 @@
-"""Loading and saving a change. ``load_order``: the order's row, then its custom fields and
-the actions of its step's latest round in one more query. ``Change.save``: on PostgreSQL
+"""Loading and saving a change. ``load_order``: the order's row, its custom fields and the
+actions of its step's latest round in one query (two when the number's prefix does not
+tell the template). ``Change.save``: on PostgreSQL
 one statement, each part written only if the order's version is still the one read; parts
 that touch each other's rows one after the other; on both databases a stale change writes
 nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from engine.errors import Conflict
-from engine.runtime.state import Change, load_order, replay
+from engine.errors import Conflict, NotFound
+from engine.runtime.state import Change, load_order, replay, template_by_number
+from engine.workspace import open_workspace
+from tests.helpers_workspace import write_workspace
 from tests.runtime_helpers import Env, tmp_env  # noqa: F401 - fixtures
 
 LINE = {"routecard.yaml": "name: line\n", "defs.yaml": """\
@@ -57,10 +62,10 @@ async def _order(env: Env, number: str) -> Any:
     return await load_order(env.db, env.workspace.templates, env.workspace.queues, env.rt.codecs, number)
 
 
-async def test_an_order_loads_in_two_queries_with_its_latest_round(tmp_env: Any, sent: list[str]) -> None:
+async def test_an_order_loads_in_one_query_with_its_latest_round(tmp_env: Any, sent: list[str]) -> None:
     """After a return and a second pass through a step, the loaded actions are the second
     round's (all pending, in the step's order), not the first round's processed ones; the
-    fields are the stored values. On PostgreSQL that is two queries."""
+    fields are the stored values. On PostgreSQL that is one query."""
     env = await tmp_env(LINE)
     agent = await env.actor("agent")
     view = await env.rt.create(agent, "job", {"fields": {"summary": "frame", "amount": "12.50"}})
@@ -74,7 +79,7 @@ async def test_an_order_loads_in_two_queries_with_its_latest_round(tmp_env: Any,
     sent.clear()
     order = await _order(env, number)
     if env.db.dialect == "postgresql":
-        assert len(sent) == 2 and all(q.startswith("SELECT") for q in sent), sent
+        assert len(sent) == 1 and sent[0].startswith("SELECT"), sent
     assert order.round == 2
     assert list(order.action_rows) == ["cut", "weld", "paint"]
     assert {name: row["state"] for name, row in order.action_rows.items()} == dict.fromkeys(
@@ -85,16 +90,44 @@ async def test_an_order_loads_in_two_queries_with_its_latest_round(tmp_env: Any,
 
 async def test_an_order_without_custom_fields_loads(tmp_env: Any, sent: list[str]) -> None:
     """An order of a template without custom fields (no field table to join) loads with no
-    fields and its step's actions."""
+    fields and its step's actions, in one query."""
     env = await tmp_env(LINE)
     agent = await env.actor("agent")
     view = await env.rt.create(agent, "bare", {})
     sent.clear()
     order = await _order(env, view["number"])
     if env.db.dialect == "postgresql":
-        assert len(sent) == 2, sent
+        assert len(sent) == 1, sent
     assert order.state["fields"] == {} and order.values == {}
     assert list(order.action_rows) == ["check"] and order.round == 1
+
+
+@pytest.mark.parametrize("number", ["B-900", "OLD-7"])
+async def test_a_number_without_its_templates_prefix_loads_its_fields(tmp_env: Any, sent: list[str],
+                                                                      number: str) -> None:
+    """An order whose number does not begin with its template's prefix (one from before the
+    prefix changed, or brought in from another system): first read as another template's
+    (``B-``, which has no fields) or as none's, then once more with its own fields."""
+    env = await tmp_env(LINE)
+    agent = await env.actor("agent")
+    view = await env.rt.create(agent, "job", {"fields": {"summary": "frame", "amount": "12.50"}})
+    await env.db.execute("UPDATE rc_work_order SET number = {} WHERE number = {}", number, view["number"])
+    sent.clear()
+    order = await _order(env, number)
+    if env.db.dialect == "postgresql":
+        assert len(sent) == 2, sent
+    assert order.template.name == "job" and order.number == number
+    assert order.state["fields"] == {"summary": "frame", "amount": "12.50"}
+    assert list(order.action_rows) == ["check"]
+    view = await env.rt.process(agent, number, view["version"], "check")
+    assert view["step"] == "build" and view["fields"]["summary"] == "frame"
+
+
+async def test_an_unknown_number_is_not_found(tmp_env: Any) -> None:
+    env = await tmp_env(LINE)
+    for number in ("J-404", "X-1"):
+        with pytest.raises(NotFound, match=f"no work order {number}"):
+            await _order(env, number)
 
 
 async def test_a_change_is_one_statement_on_postgresql(tmp_env: Any, sent: list[str]) -> None:
@@ -174,3 +207,17 @@ async def test_parts_that_touch_each_others_rows_are_saved_one_after_the_other(t
         "SELECT action, state FROM rc_step_action WHERE work_order_id = {} AND step = 'build' ORDER BY id", order.id)
     assert [(r["action"], r["state"]) for r in rows] == [("cut", "processed"), ("weld", "pending"),
                                                          ("paint", "pending")]
+
+
+def test_the_longest_prefix_tells_the_template_and_a_shared_one_none(tmp_path: Path) -> None:
+    """``template_by_number``: of ``J-`` and ``JX-``, ``JX-1`` is the second's; a prefix two
+    templates share tells neither; a number no prefix begins tells none."""
+    job, bare = open_workspace(write_workspace(tmp_path, LINE)).templates.values()
+    longer = msgspec.structs.replace(bare, prefix="JX-")
+    assert template_by_number([job, longer], "JX-1") is longer
+    assert template_by_number([longer, job], "JX-1") is longer
+    assert template_by_number([job, longer], "J-1") is job
+    twin = msgspec.structs.replace(bare, prefix="J-")
+    assert template_by_number([job, twin], "J-1") is None
+    assert template_by_number([job, twin, longer], "JX-1") is longer
+    assert template_by_number([job, bare], "Q-1") is None

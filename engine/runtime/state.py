@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -109,38 +109,65 @@ class Order:
 
 async def load_order(db: Database, templates: dict[str, ResolvedTemplate], queues: dict[str, ResolvedQueue],
                      codecs: dict[str, FieldCodec], number: str) -> Order:
-    """The work order ``number``; ``NotFound`` if there is none (or its definitions are gone)."""
-    rows = await db.fetch("SELECT * FROM rc_work_order WHERE number = {}", number)
+    """The work order ``number``; ``NotFound`` if there is none (or its definitions are gone).
+
+    One query when the number's prefix names the order's template (``template_by_number``):
+    the row, the custom fields and the actions of the step's latest round together (a
+    return to the step starts a new round). Otherwise (a number from before a prefix
+    changed, a prefix two templates share) the row first, and then the rest.
+    """
+    guess = template_by_number(templates.values(), number)
+    rows = await db.fetch(_order_query(guess.name if guess else None, _field_names(guess)), number)
+    template = templates.get(rows[0]["template"]) if rows else None
+    if rows and template is not guess and template is not None and template.fields:
+        rows = await db.fetch(_order_query(template.name, _field_names(template)), number)  # the fields too
     if not rows:
         raise NotFound(f"no work order {number}")
-    row = rows[0]
-    template = templates.get(row["template"])
-    queue = queues.get(row["queue"])
+    first = rows[0]
+    template, queue = templates.get(first["template"]), queues.get(first["queue"])
     if template is None or queue is None:
         raise NotFound(f"work order {number} belongs to a template or queue that no longer exists")
-    codec = codecs[template.name]
-    names = [f.name for f in template.fields]
-    # the custom fields and the actions of the step's latest round (a return to the step starts a
-    # new one) in one query: a row for each action, the fields repeated, or one row without an
-    # action (the aliases begin with `_`, which no field name can)
-    order_id, step = row["id"], row["step"]
-    fields_of: tuple[Any, ...] = ()
-    columns = joined = ""
-    if names:
-        columns = ', f.work_order_id AS "_fields"' + "".join(f", f.{quote(n)}" for n in names)
-        joined = f" LEFT JOIN {quote(extension_table(template.name))} f ON f.work_order_id = {{}}"
-        fields_of = (order_id,)
-    found = await db.fetch(
-        f'SELECT a.action AS "_action", a.state AS "_state", a.result AS "_result", a.round AS "_round"{columns} '
-        f"FROM (SELECT 1 AS one) AS one{joined} LEFT JOIN rc_step_action a ON a.work_order_id = {{}} "
-        "AND a.step = {} AND a.round = (SELECT COALESCE(MAX(round), 1) FROM rc_step_action "
-        "WHERE work_order_id = {} AND step = {}) ORDER BY a.id", *fields_of, order_id, step, order_id, step)
-    first = found[0]
-    fields: dict[str, Any] = {n: first[n] for n in names} if names and first["_fields"] is not None else {}
+    names = _field_names(template)
+    fields: dict[str, Any] = ({n: first[f"_f_{n}"] for n in names}
+                              if names and first["_fields"] is not None else {})
     actions = {r["_action"]: {"action": r["_action"], "state": r["_state"], "result": r["_result"]}
-               for r in found if r["_action"] is not None}
+               for r in rows if r["_action"] is not None}
     round_ = int(first["_round"]) if actions else 1
-    return Order(row, fields, actions, template, queue, codec, round_)
+    row = {k: v for k, v in first.items() if not k.startswith("_")}
+    return Order(row, fields, actions, template, queue, codecs[template.name], round_)
+
+
+def template_by_number(templates: Iterable[ResolvedTemplate], number: str) -> ResolvedTemplate | None:
+    """The template with the longest numbering prefix ``number`` begins with, if no other
+    template numbers with that prefix (``None`` otherwise: ``load_order`` reads the row first)."""
+    found: ResolvedTemplate | None = None
+    shared = False
+    for template in templates:
+        if not number.startswith(template.prefix) or found is not None and len(template.prefix) < len(found.prefix):
+            continue
+        shared = found is not None and template.prefix == found.prefix
+        found = template
+    return None if shared else found
+
+
+def _field_names(template: ResolvedTemplate | None) -> tuple[str, ...]:
+    return tuple(f.name for f in template.fields) if template is not None else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _order_query(template: str | None, names: tuple[str, ...]) -> str:
+    """The row of the order numbered by the parameter, with ``template``'s custom fields
+    (``_f_`` and the name; ``_fields`` not null when the fields' row is there) and the
+    actions of the step's latest round (``_action``, ...): a row for each action, or one
+    without an action. The aliases begin with ``_``, which no column or field name can."""
+    columns = joined = ""
+    if template is not None and names:
+        columns = ', f.work_order_id AS "_fields"' + "".join(f', f.{quote(n)} AS "_f_{n}"' for n in names)
+        joined = f" LEFT JOIN {quote(extension_table(template))} f ON f.work_order_id = o.id"
+    return (f'SELECT o.*, a.action AS "_action", a.state AS "_state", a.result AS "_result", a.round AS "_round"'
+            f"{columns} FROM rc_work_order o{joined} LEFT JOIN rc_step_action a ON a.work_order_id = o.id "
+            "AND a.step = o.step AND a.round = (SELECT COALESCE(MAX(r.round), 1) FROM rc_step_action r "
+            "WHERE r.work_order_id = o.id AND r.step = o.step) WHERE o.number = {} ORDER BY a.id")
 
 
 class Change:
