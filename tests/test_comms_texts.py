@@ -27,7 +27,7 @@ BASE = """\
     ---
     kind: Template
     name: order
-    label: Order
+    numbering: {prefix: O-}
     fields:
       - {name: device, type: input, label: Device}
     ---

@@ -34,6 +34,7 @@ fields:
   - {name: tags, type: multiselect, options: [x, y]}
   - {name: rush, type: boolean, required: true}
   - {name: contact, type: email}
+numbering: {prefix: O-}
 ---
 kind: Template
 name: repair
@@ -41,6 +42,7 @@ fields:
   - {name: amount, type: decimal}
   - {name: kind, type: select, options: [a, c]}
   - {name: serial, type: input}
+numbering: {prefix: R-}
 ---
 kind: Queue
 name: main
@@ -144,6 +146,23 @@ TEMPLATES = [
          "x.yaml:3:15: warning: `end_template` is used only with end_action: new_work_order"),
     case("template-without-queue", "kind: Template\nname: job\n",
          "x.yaml:2:7: error: no queue serves template `job`; list it in a Queue's `templates`"),
+    case("template-prefix-of-another", "kind: Template\nname: job\nnumbering: {prefix: R-}\n" + JOB_QUEUE,
+         "x.yaml:3:21: error: template `job` numbers its work orders with the same prefix `R-` as template "
+         "`repair`: their numbers would be the same; give each template a prefix of its own "
+         "(`numbering: {prefix: ...}`)"),
+    case("template-prefix-another-and-digits", "kind: Template\nname: job\nnumbering: {prefix: R-2}\n" + JOB_QUEUE,
+         "x.yaml:3:21: error: template `job` numbers its work orders with prefix `R-2`, template `repair`'s "
+         "`R-` and digits: their numbers would be the same; give each template a prefix of its own "
+         "(`numbering: {prefix: ...}`)"),
+    case("template-default-prefix-twice",
+         "kind: Template\nname: job\n" + JOB_QUEUE + "---\nkind: Template\nname: chore\n"
+         "---\nkind: Queue\nname: chores\ntemplates: [chore]\nsteps:\n  - name: work\n",
+         "x.yaml:12:7: error: template `chore` numbers its work orders with no prefix, as template `job` "
+         "does: their numbers would be the same; give each template a prefix of its own "
+         "(`numbering: {prefix: ...}`)"),
+    case("template-prefixes-apart", "kind: Template\nname: job\nnumbering: {prefix: R-A}\n" + JOB_QUEUE
+         + "---\nkind: Template\nname: chore\nnumbering: {prefix: RE-}\n"
+         "---\nkind: Queue\nname: chores\ntemplates: [chore]\nsteps:\n  - name: work\n"),
 ]
 
 
@@ -490,6 +509,7 @@ EVERY_KIND = {
         name: repair
         label: Repair job
         end_action: new_work_order
+        numbering: {prefix: RJ-}
         fields: [region, {name: serial, type: input, max_length: 20}]
         ---
         kind: Queue

@@ -221,4 +221,30 @@ def link_templates(linker: Linker, queues_of: dict[str, list[str]]) -> dict[str,
             purge=template.purge,
             queues=queues,
         )
+    _check_prefixes(linker, out)
     return out
+
+
+def _check_prefixes(linker: Linker, templates: dict[str, ResolvedTemplate]) -> None:
+    """Two templates' numbers must never be the same: no template may number with another's
+    prefix, nor with another's followed by digits only (``A`` and ``A1``: ``A10005`` is both
+    ``A1``'s fifth and ``A``'s 10,005th). Each template counts on its own sequence."""
+    ordered = sorted(templates.values(), key=lambda t: (len(t.prefix), t.location.path, t.location.line,
+                                                        t.location.column))
+    for index, template in enumerate(ordered):
+        for other in ordered[:index]:
+            rest = template.prefix[len(other.prefix):]
+            if template.prefix.startswith(other.prefix) and (rest == "" or rest.isdigit()):
+                entry = linker.of("Template")[template.name]
+                given = ("numbering", "prefix") in entry.document.values
+                where = entry.at("numbering", "prefix") if given else template.location
+                if not template.prefix:
+                    clash = f"no prefix, as template `{other.name}` does"
+                elif rest:
+                    clash = f"prefix `{template.prefix}`, template `{other.name}`'s `{other.prefix}` and digits"
+                else:
+                    clash = f"the same prefix `{template.prefix}` as template `{other.name}`"
+                linker.error(where, f"template `{template.name}` numbers its work orders with {clash}: their "
+                             f"numbers would be the same; give each template a prefix of its own (`numbering: "
+                             f"{{prefix: ...}}`)")
+                break

@@ -67,7 +67,9 @@ class Numbering(Definition, frozen=True, kw_only=True):
     prefix: Annotated[
         str,
         describe(
-            "Text before the number: capital letters, digits, - and /.",
+            "Text before the number: capital letters, digits, - and /. Each template needs "
+            "its own: not another template's (so one template at most goes without), nor "
+            "another's followed by digits only.",
             pattern=r"^[A-Z0-9/-]{0,12}$",
         ),
     ] = ""
