@@ -113,8 +113,8 @@ async def load_order(db: Database, templates: dict[str, ResolvedTemplate], queue
 
     One query when the number's prefix names the order's template (``template_by_number``):
     the row, the custom fields and the actions of the step's latest round together (a
-    return to the step starts a new round). Otherwise (a number from before a prefix
-    changed, a prefix two templates share) the row first, and then the rest.
+    return to the step starts a new round). Otherwise (a number from before its template's
+    prefix changed, or brought in from another system) once more with the row's template.
     """
     guess = template_by_number(templates.values(), number)
     rows = await db.fetch(_order_query(guess.name if guess else None, _field_names(guess)), number)
@@ -138,16 +138,11 @@ async def load_order(db: Database, templates: dict[str, ResolvedTemplate], queue
 
 
 def template_by_number(templates: Iterable[ResolvedTemplate], number: str) -> ResolvedTemplate | None:
-    """The template with the longest numbering prefix ``number`` begins with, if no other
-    template numbers with that prefix (``None`` otherwise: ``load_order`` reads the row first)."""
-    found: ResolvedTemplate | None = None
-    shared = False
-    for template in templates:
-        if not number.startswith(template.prefix) or found is not None and len(template.prefix) < len(found.prefix):
-            continue
-        shared = found is not None and template.prefix == found.prefix
-        found = template
-    return None if shared else found
+    """The template with the longest numbering prefix ``number`` begins with (``None``: none).
+
+    No two templates share a prefix (the linker refuses it), so it is the one that gave the
+    number, unless the number was given otherwise (``load_order`` checks the row)."""
+    return max((t for t in templates if number.startswith(t.prefix)), key=lambda t: len(t.prefix), default=None)
 
 
 def _field_names(template: ResolvedTemplate | None) -> tuple[str, ...]:
