@@ -79,7 +79,7 @@ def main(argv: list[str]) -> None:
         url, port = argv[1], int(argv[2])
         uvicorn.run(bare_app(url), host="127.0.0.1", port=port, log_level="warning")
         return
-    from engine.cli import serve
+    from engine.cli.running import serve
     from engine.workspace import open_workspace
 
     root, url, port = Path(argv[1]), argv[2], int(argv[3])
