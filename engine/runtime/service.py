@@ -1,34 +1,28 @@
 """The work-order services: create, edit, process actions, route, assign, cancel, link, read.
 
-Every call checks who acts (``Actor``) against the definitions (range, edit limit,
-supervisors, permissions), validates its input, and commits its changes together
-with their audit events in one transaction. Refusals raise a ``ServiceError``
+``Runtime`` is built in three layers: ``RuntimeBase`` (``base``: access rules, reads,
+change listeners), ``Creating`` (``creating``: the create) and, here, the changes of a
+work order's life. Every call checks who acts (``Actor``) against the definitions
+(range, edit limit, supervisors, permissions), validates its input, and commits its
+changes together with their audit events in one transaction. Refusals raise a ``ServiceError``
 (``engine.errors``) and change nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
-from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from ..db import Database
-from ..errors import Conflict, Forbidden, Invalid, NotFound, Refused
-from ..link.resolved import LinkedWorkspace, ResolvedQueue, ResolvedStep, ResolvedTemplate
-from ..plugins import Plugins, default_plugins, run_plugin_action
-from .actors import SYSTEM, Actor, ActorCache, group_members
-from .assignment import ASSIGNMENT_RULES, choose_in_group, initial_owner, transfer_owner
-from .fields import FieldCodec, to_json_time
+from ..errors import Forbidden, Invalid, Refused
+from ..link.resolved import LinkedWorkspace, ResolvedStep
+from ..plugins import Plugins, run_plugin_action
+from .actors import SYSTEM, Actor, group_members
+from .assignment import ASSIGNMENT_RULES, choose_in_group, transfer_owner
+from .creating import Creating
+from .fields import to_json_time
 from .input import checked_input, for_customer
-from .inserts import (IDEMPOTENCY_INSERT, actions_insert, fields_insert, kept, numbered_order_insert,
-                      order_insert)
-from .numbering import counter_name, ensure_sequence, sequence_name
-from .portal import CustomerScope
-from .state import Change, Order, event_insert, insert_event, load_order, now
+from .state import Change, Order, insert_event, now
 
 if TYPE_CHECKING:
     from ..comms.thread import Messages
@@ -36,55 +30,14 @@ if TYPE_CHECKING:
 COMPLETE = "complete"
 CORE_EDITABLE = ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id")
 
-ChangeListener = Callable[[Change], Awaitable[None]]
-"""Called with every saved ``Change``, inside its transaction (e.g. to write outbox rows)."""
-QuietOnCreate = Callable[[ResolvedTemplate, ResolvedQueue], bool]
-"""Says that a listener sends no statement for a new work order of a template in a queue (``Runtime.listen``)."""
-QuietOnChange = Callable[[Change], bool]
-"""Says that a listener sends no statement when it hears of a change about to be saved (``Runtime.listen``)."""
-MessageListener = Callable[[Order, str, Actor | None], Awaitable[None]]
-"""Called with every message added to a work order's thread (its kind and author), inside its transaction."""
-OpeningColumns = Callable[[Order], Awaitable[dict[str, Any]]]
-"""Gives values for columns a feature keeps on a new work order's row (``Runtime.open_with``)."""
 
-
-class Abilities(msgspec.Struct, frozen=True, kw_only=True):
-    """What an actor may do with one work order."""
-
-    supervises: bool
-    move: bool
-    """process and skip actions, advance, return, complete"""
-    edit: bool
-    """change content: fields, title, priority, dates, customer"""
-    assign: bool
-    cancel: bool
-
-
-class Runtime:
+class Runtime(Creating):
     """The services of one workspace on one database."""
 
     def __init__(self, workspace: LinkedWorkspace, db: Database, plugins: Plugins | None = None) -> None:
         from ..comms.thread import Messages  # comms builds on the runtime; imported late to avoid a cycle
 
-        self.db = db
-        self.actors = ActorCache()
-        """The actors of recent requests' credentials (see ``ActorCache``)."""
-        self._logins: dict[int, str] = {}
-        self._numbers: set[str] = set()
-        """PostgreSQL: the templates whose number sequence is known to exist (``numbering``)."""
-        self._numbering_turns: dict[str, asyncio.Lock] = {}
-        """PostgreSQL: one check of a template's sequence at a time (``_numbering``)."""
-        self._quiet_creates: dict[ChangeListener, QuietOnCreate] = {}
-        """What listeners said of new work orders (``listen``)."""
-        self._quiet_changes: dict[ChangeListener, QuietOnChange] = {}
-        """What listeners said of changes (``listen``)."""
-        self.plugins: Plugins = plugins if plugins is not None else default_plugins()
-        """The plugins: their order actions, event subscribers, channels and panels."""
-        self.after_change: list[ChangeListener] = []
-        """Listeners of every saved change, run in its transaction (a failing one rolls it back)."""
-        self.opening: list[OpeningColumns] = []
-        """What features keep on a new work order's row, written with it (``open_with``)."""
-        self.reload(workspace)
+        super().__init__(workspace, db, plugins)
         self.messages: Messages = Messages(self)
         """The message threads of work orders: comments, replies, follow-ups, subscriptions."""
         self.listen(lambda change: self.plugins.dispatch(self, change),
@@ -92,8 +45,6 @@ class Runtime:
                         "created", template.name, self.workspace.settings),
                     quiet_on_change=lambda change: not any(self.plugins.wants_event(
                         kind, change.order.template.name, self.workspace.settings) for kind, *_ in change.events))
-        self.after_message: list[MessageListener] = []
-        """Listeners of every message added to a thread (order, kind, author), run in its transaction."""
         from ..automation.sla import install as install_sla  # SLA clocks: before the rules, which may read them
 
         self.sla = install_sla(self)
@@ -102,359 +53,6 @@ class Runtime:
 
         self.rules = RuleEngine(self)
         """The automation rules, fired from every saved change (an ``after_change`` listener)."""
-
-    def reload(self, workspace: LinkedWorkspace) -> None:
-        """Serve ``workspace`` (a newer applied definition version) from now on.
-
-        A request that has already read the old definitions finishes with them; the next
-        one sees the new ones. The database must already be at the new version.
-        """
-        codecs = {name: FieldCodec(t) for name, t in workspace.templates.items()}
-        self.workspace, self.codecs = workspace, codecs
-
-    async def applied_version(self) -> str | None:
-        """The fingerprint of the definition version last applied to the database."""
-        rows = await self.db.fetch("SELECT fingerprint FROM rc_definition_version ORDER BY id DESC LIMIT 1")
-        return str(rows[0]["fingerprint"]) if rows else None
-
-    # -- access ---------------------------------------------------------------------------
-
-    def range_of(self, template: ResolvedTemplate, queue: ResolvedQueue | None = None) -> set[str]:
-        """The groups that may work on ``template``'s orders (its range, else its queues' groups)."""
-        if template.range:
-            return set(template.range)
-        queues = [queue] if queue else [self.workspace.queues[q] for q in template.queues]
-        return {s.group for q in queues for s in q.steps if s.group}
-
-    def can_see(self, actor: Actor, order: Order) -> bool:
-        if not actor.is_staff:
-            return CustomerScope(self.workspace, actor).sees({**order.state, "sender": order.row.get("sender")})
-        return actor.can("order.view_all") or bool(actor.groups & self.range_of(order.template, order.queue))
-
-    def abilities(self, actor: Actor, *, template: ResolvedTemplate, group: str | None,
-                  owned_by_actor: bool | None, queue: ResolvedQueue | None = None) -> Abilities:
-        """What ``actor`` may do with a work order of ``template`` in ``group``.
-
-        ``owned_by_actor`` is ``None`` when nobody owns it. The one place these rules
-        live: every change checks them, and screens use them to offer only what works.
-        """
-        supervises = "admin" in actor.permissions or group in actor.supervises
-        own = owned_by_actor is True
-        if supervises:
-            move = True
-        elif not actor.can("order.transition"):
-            move = False
-        else:
-            move = own if owned_by_actor is not None else group in actor.groups
-        edit = supervises or own or (template.edit_limit == "everyone" and actor.can("order.edit")
-                                     and bool(actor.groups & self.range_of(template, queue)))
-        return Abilities(
-            supervises=supervises, move=move, edit=edit,
-            assign=supervises or actor.can("order.assign") or own,
-            cancel=actor.can("order.cancel") and (supervises or owned_by_actor is not False))
-
-    def abilities_on(self, actor: Actor, order: Order) -> Abilities:
-        owner = order.owner_id
-        return self.abilities(actor, template=order.template, group=order.state["group_name"], queue=order.queue,
-                              owned_by_actor=None if owner is None else owner == actor.id)
-
-    def _supervises(self, actor: Actor, order: Order) -> bool:
-        return self.abilities_on(actor, order).supervises
-
-    def _may_move(self, actor: Actor, order: Order) -> bool:
-        """May ``actor`` change the status of ``order`` (process, route, complete)?"""
-        return self.abilities_on(actor, order).move
-
-    def _may_edit(self, actor: Actor, order: Order) -> bool:
-        return self.abilities_on(actor, order).edit
-
-    async def _load(self, actor: Actor, number: str) -> Order:
-        order = await load_order(self.db, self.workspace.templates, self.workspace.queues, self.codecs, number)
-        if not self.can_see(actor, order):
-            raise NotFound(f"no work order {number}")
-        return order
-
-    async def _load_for_change(self, actor: Actor, number: str, version: Any) -> Order:
-        """The order ``number`` for a change from ``version`` (refused at another version, or final).
-
-        The services of changes read it before their transaction, which then holds no
-        connection meanwhile and may send the change alone: the change is saved only if the
-        order is still at that version (``Change.save``), whenever it was read."""
-        if isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 2**31:
-            raise Invalid("`version` is required: the version of the work order you read",
-                          [{"field": "version", "message": "expected the work order's version (a number)"}])
-        order = await self._load(actor, number)
-        if order.version != version:
-            changed = await self._changed_since(order, version)
-            raise Conflict(
-                f"work order {number} is at version {order.version}, not {version}; "
-                f"changed since: {', '.join(changed) or 'nothing visible'}", order.version, changed)
-        if order.is_final:
-            raise Refused(f"work order {number} is {order.status}; it can no longer change")
-        return order
-
-    async def _changed_since(self, order: Order, version: int) -> list[str]:
-        rows = await self.db.fetch(
-            "SELECT after FROM rc_event WHERE work_order_id = {} AND version > {} ORDER BY id", order.id, version)
-        names: list[str] = []
-        for row in rows:
-            after = json.loads(row["after"]) if isinstance(row["after"], str) else row["after"]
-            for key, value in after.items():
-                keys = [f"{key}.{k}" for k in value] if key in ("fields", "actions") else [key]
-                names.extend(k for k in keys if k not in names)
-        return names
-
-    # -- create -----------------------------------------------------------------------------
-
-    async def create(self, actor: Actor, template_name: str, data: dict[str, Any],
-                     idempotency_key: str | None = None) -> dict[str, Any]:
-        """Create a work order of ``template_name`` from ``data`` (fields, title, priority, ...)."""
-        template = self.workspace.templates.get(template_name)
-        if template is None:
-            raise NotFound(f"no template {template_name}")
-        if actor.is_staff:
-            actor.require("order.create")
-            if not ("admin" in actor.permissions or actor.groups & self.range_of(template)):
-                raise Forbidden(f"{actor.login} is in none of the groups of template {template_name}")
-        if idempotency_key is not None:
-            existing = await self._idempotent(actor, idempotency_key)
-            if existing is not None:
-                return existing
-        queue_name = data.get("queue") or template.queues[0]
-        if queue_name not in template.queues:
-            raise Invalid(f"template {template_name} does not enter queue {queue_name}",
-                          [{"field": "queue", "message": f"one of: {', '.join(template.queues)}"}])
-        queue = self.workspace.queues[queue_name]
-        core, fields = await checked_input(
-            self.db, data, ("title", "priority", "requested_at", "planned_at", "customer_id", "project_id", "queue",
-                            "fields"), self.codecs[template_name], partial=False, actor=actor)
-        if not actor.is_staff:
-            core = for_customer(actor, core)
-        first = queue.steps[0]
-        try:
-            return await self._insert(actor, template, queue, first, core, fields, idempotency_key)
-        except Exception:
-            # a retry racing the first request with the same key: return the order the first one made
-            if idempotency_key is not None:
-                existing = await self._idempotent(actor, idempotency_key)
-                if existing is not None:
-                    return existing
-            raise
-
-    async def _insert(self, actor: Actor, template: ResolvedTemplate, queue: ResolvedQueue, first: ResolvedStep,
-                      core: dict[str, Any], fields: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
-        postgres = self.db.dialect == "postgresql"
-        if postgres:
-            # A round-robin turn is a row every create in the group updates: taken in a short
-            # statement of its own, it is not locked for the whole transaction, so concurrent
-            # creates do not queue behind each other. (On SQLite writes are serial anyway.)
-            owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
-            if template.name not in self._numbers:
-                await self._numbering(template)
-        # a create no listener writes for is one statement (unless inside a caller's transaction)
-        alone = postgres and self._quiet_create(template, queue)
-        async with self.db.transaction():
-            if not postgres:
-                number: str | None = await self._next_number(template)
-                owner = await initial_owner(self.db, self.workspace, template, first, actor.id)
-            else:
-                number = None  # on PostgreSQL the order's statement takes it from the template's sequence
-            moment = now()
-            title = core.get("title") or None
-            row = {
-                "number": number, "template": template.name, "queue": queue.name, "step": first.name,
-                "status": "open", "priority": core.get("priority", "normal"),
-                "title": title if title or number is None else self._default_title(template, number),
-                "owner_id": owner, "group_name": first.group, "customer_id": core.get("customer_id"),
-                "project_id": core.get("project_id"), "created_by": actor.id, "created_at": moment,
-                "updated_at": moment, "requested_at": core.get("requested_at"), "planned_at": core.get("planned_at"),
-                "version": 1, "definition_version": self.workspace.fingerprint, "path": "[]",
-            }
-            codec = self.codecs[template.name]
-            state = {key: (to_json_time(v) if isinstance(v, dt.datetime) else v)
-                     for key, v in row.items() if key not in ("updated_at", "version", "definition_version")}
-            state["path"] = []
-            state["completed_at"] = None
-            state["cancelled_at"] = None
-            state["fields"] = {f.name: codec.to_json(f.name, fields.get(f.name)) for f in template.fields}
-            state["actions"] = {a.name: "pending" for a in first.actions}
-            actions = {a.name: {"state": "pending", "result": None} for a in first.actions}
-            for opening in self.opening:  # the columns features keep, in the order's own insert
-                row.update(kept(await opening(Order({**row, "id": 0}, fields, actions, template, queue, codec, 1,
-                                                     state=state))))
-            children: list[tuple[str, list[Any]]] = [(
-                fields_insert(template.name, tuple(fields)), [codec.to_storage(n, v) for n, v in fields.items()])]
-            if first.actions:
-                children.append((actions_insert(len(first.actions)),
-                                 [value for action in first.actions for value in (first.name, action.name)]))
-            if idempotency_key is not None:
-                children.append((IDEMPOTENCY_INSERT, [idempotency_key, actor.id, moment]))
-            if postgres:
-                # number and title are the statement's (its event's state too), the rest as in Python
-                del row["number"], row["title"], state["number"], state["title"]
-                children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
-                                             moment, numbered=True))
-                values = [title, self._default_title(template, ""), *row.values(), template.prefix,
-                          template.digits, sequence_name(template.name)]
-                saved = await self.db.insert_family_returning(numbered_order_insert(tuple(row)), values, children,
-                                                              ("number", "title"), alone=alone)
-                row.update(saved)
-                state.update(number=saved["number"], title=saved["title"])
-            else:
-                children.append(event_insert(actor.id, "created", {}, state, None, self.workspace.fingerprint, 1,
-                                             moment))
-                row["id"] = await self.db.insert_family(order_insert(tuple(row)), list(row.values()), children)
-            created = Change(Order(row, fields, actions, template, queue, codec, 1, state=state), actor.id,
-                             self.workspace.fingerprint)
-            created.events.append(("created", {}, state, None))
-            for listener in self.after_change:  # saved above: the listeners hear of it like of any change
-                await listener(created)
-        return await self.view(created.order, known={actor.id: actor.login} if actor.id is not None else None)
-
-    async def _numbering(self, template: ResolvedTemplate) -> None:
-        """Make sure ``template``'s number sequence exists (PostgreSQL), once per runtime.
-
-        The check runs on a connection of its own (``ensure_sequence``): the first creates of a
-        template arriving together wait for one check rather than each opening a connection (32
-        at once after a server started opened 32, and the benchmark's first turn of creates had
-        a p99 of 120 ms against some 40 in the others).
-        """
-        async with self._numbering_turns.setdefault(template.name, asyncio.Lock()):
-            if template.name not in self._numbers:
-                await ensure_sequence(self.db, template.name, template.start)
-                self._numbers.add(template.name)
-
-    @staticmethod
-    def _default_title(template: ResolvedTemplate, number: str) -> str:
-        """The title of a work order created without one: the template's label and the number."""
-        return f"{next(iter(template.label.values()))} {number}"
-
-    def listen(self, listener: ChangeListener, *, quiet_on_create: QuietOnCreate | None = None,
-               quiet_on_change: QuietOnChange | None = None) -> None:
-        """Hear every saved change, in its transaction (``after_change``).
-
-        ``quiet_on_create`` tells, for a template and a queue, that the listener sends no
-        statement at all when it hears of a new work order of them; ``quiet_on_change`` the
-        same of a change to an existing order, asked with the change built and not yet saved.
-        When every listener says so, the work order or the change is saved on PostgreSQL in
-        one statement without BEGIN and COMMIT (for a change, when its transaction has sent
-        nothing before it). A listener without them (as one appended to ``after_change``)
-        counts as one that writes.
-        """
-        self.after_change.append(listener)
-        if quiet_on_create is not None:
-            self._quiet_creates[listener] = quiet_on_create
-        if quiet_on_change is not None:
-            self._quiet_changes[listener] = quiet_on_change
-
-    def open_with(self, columns: OpeningColumns) -> None:
-        """Have ``columns`` give values for columns a feature keeps on each new work order's row
-        (``KEPT_COLUMNS``), written by the order's insert rather than by an UPDATE after it.
-
-        It is called in the create's transaction before anything is written, with the order
-        about to be inserted (its ``id`` 0; on PostgreSQL its ``number``, and the title of an
-        order created without one, not known yet). It may read the database (on PostgreSQL
-        the create is then a transaction rather than one statement sent alone). JSON columns'
-        values are given as JSON text.
-        """
-        self.opening.append(columns)
-
-    def _quiet_create(self, template: ResolvedTemplate, queue: ResolvedQueue) -> bool:
-        """Does no listener send any statement for a new work order of ``template`` in ``queue``?"""
-        return self._all_quiet(self._quiet_creates, template, queue)
-
-    def _quiet_change(self, change: Change) -> bool:
-        """Does no listener send any statement for ``change``?"""
-        return self._all_quiet(self._quiet_changes, change)
-
-    def _all_quiet(self, said: Mapping[ChangeListener, Callable[..., bool]], *about: Any) -> bool:
-        """Has every listener said (in ``said``) that it sends nothing ``about`` this?"""
-        for listener in self.after_change:
-            quiet = said.get(listener)
-            if quiet is None or not quiet(*about):
-                return False
-        return True
-
-    async def _idempotent(self, actor: Actor, key: str) -> dict[str, Any] | None:
-        if len(key) > 200:
-            raise Invalid("the idempotency key is too long", [{"field": "Idempotency-Key", "message": "at most 200 characters"}])
-        found = await self.db.fetch_value(
-            "SELECT w.number AS number FROM rc_idempotency i JOIN rc_work_order w ON w.id = i.work_order_id "
-            "WHERE i.key = {} AND i.user_id = {}", key, actor.id)
-        return await self.get(actor, found) if found is not None else None
-
-    async def _next_number(self, template: ResolvedTemplate) -> str:
-        """On SQLite: the template's counter row, counted up in the order's transaction."""
-        # an UPDATE, cheaper than the upsert; the upsert only for a template's first number
-        counter = counter_name(template.name)
-        value = await self.db.fetch_value("UPDATE rc_counter SET value = value + 1 WHERE name = {} RETURNING value",
-                                          counter)
-        if value is None:
-            value = await self.db.fetch_value(
-                "INSERT INTO rc_counter (name, value) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE "
-                "SET value = rc_counter.value + 1 RETURNING value", counter, template.start)
-        return self._numbered(template, value)
-
-    @staticmethod
-    def _numbered(template: ResolvedTemplate, value: Any) -> str:
-        return f"{template.prefix}{int(value):0{template.digits}d}"
-
-    # -- read -------------------------------------------------------------------------------
-
-    async def logins(self, ids: set[int]) -> dict[int, str]:
-        """The logins of users by id. A login never changes, so each is looked up once."""
-        missing = sorted(i for i in ids if i not in self._logins)
-        if missing:
-            if len(self._logins) > 10_000:
-                self._logins.clear()
-            marks = ", ".join("{}" for _ in missing)
-            self._logins.update({int(r["id"]): str(r["login"]) for r in await self.db.fetch(
-                f"SELECT id, login FROM rc_user WHERE id IN ({marks})", *missing)})
-        return {i: self._logins[i] for i in ids if i in self._logins}
-
-    async def get(self, actor: Actor, number: str) -> dict[str, Any]:
-        """The work order as the API shows it."""
-        return await self.view(await self._load(actor, number))
-
-    async def view(self, order: Order, known: dict[int, str] | None = None) -> dict[str, Any]:
-        """The API's view of ``order``; ``known`` logins by user id save looking them up."""
-        state = order.state
-        logins: dict[int, str] = dict(known or {})
-        ids = {i for i in (state["owner_id"], state["created_by"]) if i is not None and i not in logins}
-        if ids:
-            logins.update(await self.logins(ids))
-        step = order.step
-        return {
-            "number": order.number, "template": state["template"], "queue": state["queue"],
-            "step": state["step"], "status": state["status"], "priority": state["priority"],
-            "title": state["title"], "owner": logins.get(state["owner_id"]) if state["owner_id"] else None,
-            "group": state["group_name"], "customer_id": state["customer_id"], "project_id": state["project_id"],
-            "created_by": logins.get(state["created_by"]) if state["created_by"] else None,
-            "created_at": state["created_at"], "updated_at": to_json_time(order.row.get("updated_at")),
-            "requested_at": state["requested_at"], "planned_at": state["planned_at"],
-            "completed_at": state["completed_at"], "cancelled_at": state["cancelled_at"],
-            "version": order.version, "path": list(state["path"]),
-            "fields": dict(state["fields"]),
-            "actions": [
-                {"name": a.name, "label": next(iter(a.label.values())), "state": state["actions"].get(a.name, "pending"),
-                 "skippable": a.skippable, "plugin": a.plugin,
-                 "result": _json(order.action_rows.get(a.name, {}).get("result"))}
-                for a in (step.actions if step else ())
-            ],
-            "next": list(step.next) if step and not order.is_final else [],
-            "returns": list(step.returns) if step and not order.is_final else [],
-        }
-
-    async def events(self, actor: Actor, number: str) -> list[dict[str, Any]]:
-        """The audit trail of a work order, oldest first."""
-        order = await self._load(actor, number)
-        rows = await self.db.fetch(
-            "SELECT e.id, e.kind, e.at, e.before, e.after, e.source, e.version, u.login AS actor "
-            "FROM rc_event e LEFT JOIN rc_user u ON u.id = e.actor_id WHERE e.work_order_id = {} ORDER BY e.id",
-            order.id)
-        return [{"id": r["id"], "kind": r["kind"], "at": to_json_time(r["at"]), "actor": r["actor"],
-                 "version": r["version"], "source": r["source"],
-                 "before": _json(r["before"]), "after": _json(r["after"])} for r in rows]
 
     # -- edit -------------------------------------------------------------------------------
 
@@ -651,14 +249,6 @@ class Runtime:
 
     # -- helpers of the flow ----------------------------------------------------------------
 
-    async def _save(self, change: Change) -> None:
-        """Save ``change`` and tell the listeners (``after_change``), in the caller's transaction
-        (on PostgreSQL the change goes alone when none of them writes and the transaction has
-        sent nothing yet)."""
-        await change.save(self.db, alone=self.db.may_go_alone() and self._quiet_change(change))
-        for listener in self.after_change:
-            await listener(change)
-
     def _check_mover(self, actor: Actor, order: Order) -> None:
         if not self._may_move(actor, order):
             who = "its owner" if order.owner_id is not None else f"a member of group {order.state['group_name']}"
@@ -714,5 +304,3 @@ class Runtime:
                                    order.version, now())
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
