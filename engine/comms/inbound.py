@@ -43,7 +43,7 @@ from ..model.common import duration_span
 from ..model.workspace import Inbound as InboundSettings
 from ..runtime.actors import SYSTEM, Actor, load_actor
 from ..runtime.attachments import Attachments, Staged, Upload
-from ..runtime.customers import like_pattern
+from ..runtime.lookups import like_pattern
 from ..runtime.service import Runtime
 from ..runtime.state import Change, Order, load_order, now
 from ..storage import new_key

@@ -1,6 +1,6 @@
 """Customers (organisations), their projects, customer users and project followers.
 
-Finding customers (``search_customers``) is open to every user, a customer user finding
+Finding customers (``lookups.search_customers``) is open to every user, a customer user finding
 only their own. Managing them (``Customers``) is for staff holding ``customer.manage``;
 to a customer user the management services answer ``NotFound``, exactly as for an id
 that does not exist (the one exception: a customer user may follow and unfollow their own
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -33,61 +32,13 @@ from ..errors import Invalid, NotFound, Refused
 from ..link.resolved import LinkedWorkspace
 from ..model.common import EMAIL_PATTERN, IDENTITY_MAX, IDENTITY_PATTERN
 from .actors import LOGIN_PATTERN, Actor, actors_changed, hash_password
+from .input import Checks
+from .lookups import like_pattern, stored_domains
 
-MAX_RESULTS = 50
 MANAGE = "customer.manage"
 """The permission that lets staff manage customers, projects, customer users and followers."""
-RATE_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
-DOMAIN_PATTERN = r"^[a-z0-9.-]+\.[a-z]{2,}$"
-MAX_DOMAINS = 50
 PASSWORD_LENGTH = (8, 1000)
 CENT = Decimal("0.01")
-
-
-def like_pattern(text: str) -> str:
-    """``text`` as a LIKE pattern matching it anywhere, wildcards escaped (``\\`` is the escape)."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def search_customers(db: Database, actor: Actor, query: str = "", *, limit: int = 20) -> list[dict[str, Any]]:
-    """Customers whose id equals ``query`` or whose name, label or e-mail domains contain it.
-
-    Staff see every customer; a customer user sees only their own. An empty query lists
-    the first customers by name.
-    """
-    text = query.strip()
-    if len(text) > 200:
-        raise Invalid("the search text is too long", [{"field": "q", "message": "at most 200 characters"}])
-    if not 1 <= limit <= MAX_RESULTS:
-        raise Invalid("the number of results is out of range", [{"field": "limit", "message": f"between 1 and {MAX_RESULTS}"}])
-    where: list[str] = []
-    args: list[Any] = []
-    if text:
-        pattern = like_pattern(text.lstrip("@"))
-        clause = ("(LOWER(name) LIKE {} ESCAPE '\\' OR LOWER(label) LIKE {} ESCAPE '\\' "
-                  "OR LOWER(CAST(email_domains AS TEXT)) LIKE {} ESCAPE '\\'")
-        args += [pattern, pattern, pattern]
-        if text.isdigit() and len(text) < 18:
-            clause += " OR id = {}"
-            args.append(int(text))
-        where.append(clause + ")")
-    if not actor.is_staff:
-        where.append("id = {}")
-        args.append(actor.customer_id if actor.customer_id is not None else -1)
-    sql = "SELECT id, name, label, email_domains FROM rc_customer"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = await db.fetch(sql + " ORDER BY name, id LIMIT {}", *args, limit)
-    return [{"id": int(r["id"]), "name": r["name"], "label": r["label"],
-             "email_domains": _domains(r["email_domains"])} for r in rows]
-
-
-def _domains(value: Any) -> list[str]:
-    if value is None:
-        return []
-    loaded = json.loads(value) if isinstance(value, str) else value
-    return [str(d) for d in loaded] if isinstance(loaded, list) else []
 
 
 def _rate(value: Any) -> str | None:
@@ -104,79 +55,6 @@ def _changes(ids: dict[str, int], before: dict[str, Any],
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
-class _Input:
-    """One input's values, checked field by field; every problem is kept with its field path."""
-
-    def __init__(self, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        self.data = data
-        self.errors: list[dict[str, str]] = [
-            {"field": str(key), "message": f"not a field here; use one of: {', '.join(allowed)}"}
-            for key in data if key not in allowed]
-
-    def fail(self, field: str, message: str) -> None:
-        self.errors.append({"field": field, "message": message})
-
-    def fixed(self, key: str, why: str) -> None:
-        """``key`` may not change: its "not a field here" becomes ``why``."""
-        if key in self.data:
-            self.errors = [e for e in self.errors if e["field"] != key]
-            self.fail(key, why)
-
-    def text(self, key: str, *, max_length: int, required: bool = False, pattern: str | None = None,
-             hint: str = "") -> str | None:
-        value = self.data.get(key)
-        if value is not None and not isinstance(value, str):
-            self.fail(key, "expected text")
-            return None
-        text = (value or "").strip()
-        if not text:
-            if required:
-                self.fail(key, "required")
-            return None
-        if len(text) > max_length:
-            self.fail(key, f"at most {max_length} characters")
-        elif pattern is not None and not re.fullmatch(pattern, text):
-            self.fail(key, hint or "not in the expected form")
-        return text
-
-    def rate(self, key: str) -> Decimal | None:
-        value = self.data.get(key)
-        if value is None or value == "":
-            return None
-        text = str(value).strip() if isinstance(value, str | int | Decimal) and not isinstance(value, bool) else None
-        if text is None or not re.fullmatch(RATE_PATTERN, text):
-            self.fail(key, "a rate per hour such as 95 or 95.50 (at most 9 digits and 2 decimals)")
-            return None
-        return Decimal(text)
-
-    def domains(self, key: str) -> list[str]:
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list | tuple) or len(value) > MAX_DOMAINS:
-            self.fail(key, f"a list of at most {MAX_DOMAINS} mail domains")
-            return []
-        out: list[str] = []
-        for index, item in enumerate(value):
-            domain = item.strip().lower() if isinstance(item, str) else ""
-            if len(domain) > 253 or not re.fullmatch(DOMAIN_PATTERN, domain):
-                self.fail(f"{key}.{index}", "a mail domain such as example.com")
-            elif domain not in out:
-                out.append(domain)
-        return out
-
-    def flag(self, key: str) -> bool | None:
-        value = self.data.get(key)
-        if value is not None and not isinstance(value, bool):
-            self.fail(key, "expected true or false")
-            return None
-        return value
-
-    def check(self, detail: str) -> None:
-        if self.errors:
-            raise Invalid(detail, self.errors)
 
 
 class Customers:
@@ -242,7 +120,7 @@ class Customers:
 
     def _customer_out(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"id": int(row["id"]), "name": row["name"], "label": row["label"],
-                "email_domains": _domains(row["email_domains"]), "hourly_rate": _rate(row["hourly_rate"]),
+                "email_domains": stored_domains(row["email_domains"]), "hourly_rate": _rate(row["hourly_rate"]),
                 "declared_in": self.declared_in(row["name"])}
 
     async def _projects_out(self, customer: dict[str, Any], only: int | None = None) -> list[dict[str, Any]]:
@@ -283,13 +161,13 @@ class Customers:
                  "can_sign_in": bool(r["is_active"]) and bool(r["password_hash"]),
                  "follows": follows.get(int(r["id"]), [])} for r in rows]
 
-    async def _domains_taken(self, domains: list[str], customer_id: int | None, check: _Input) -> None:
+    async def _domains_taken(self, domains: list[str], customer_id: int | None, check: Checks) -> None:
         """Each domain may belong to one customer only (mail from it is filed under that customer)."""
         for index, domain in enumerate(domains):
             rows = await self.db.fetch(
                 "SELECT name, email_domains FROM rc_customer WHERE LOWER(CAST(email_domains AS TEXT)) LIKE {} "
                 "ESCAPE '\\' AND id <> {}", like_pattern(f'"{domain}"'), customer_id or 0)
-            owner = next((r["name"] for r in rows if domain in _domains(r["email_domains"])), None)
+            owner = next((r["name"] for r in rows if domain in stored_domains(r["email_domains"])), None)
             if owner is not None:
                 check.fail(f"email_domains.{index}", f"{domain} already belongs to customer {owner}")
 
@@ -310,7 +188,7 @@ class Customers:
     async def create(self, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
         """A new customer: ``name`` (an identity, for good), ``label``, ``email_domains``, ``hourly_rate``."""
         self._manager(actor, "no such page")
-        check = _Input(data, ("name", "label", "email_domains", "hourly_rate"))
+        check = Checks(data, ("name", "label", "email_domains", "hourly_rate"))
         name = check.text("name", max_length=IDENTITY_MAX, required=True, pattern=IDENTITY_PATTERN,
                           hint="lowercase letters, digits and _, starting with a letter")
         label = check.text("label", max_length=200)
@@ -334,7 +212,7 @@ class Customers:
     async def update(self, actor: Actor, customer_id: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         """Change ``label``, ``email_domains`` or ``hourly_rate`` (null clears it); the name stays."""
         self._manager(actor, f"no customer {customer_id}")
-        check = _Input(data, ("label", "email_domains", "hourly_rate"))
+        check = Checks(data, ("label", "email_domains", "hourly_rate"))
         check.fixed("name", "a customer's name identifies it for good (rules and definitions use it)")
         async with self.db.transaction():
             row = await self._customer_row(customer_id)
@@ -342,7 +220,7 @@ class Customers:
             if place is not None:
                 self._refuse_declared(f"customer {row['name']}", place)
             before = {"customer_id": int(row["id"]), "label": row["label"],
-                      "email_domains": _domains(row["email_domains"]), "hourly_rate": _rate(row["hourly_rate"])}
+                      "email_domains": stored_domains(row["email_domains"]), "hourly_rate": _rate(row["hourly_rate"])}
             after = dict(before)
             if "label" in data:
                 after["label"] = check.text("label", max_length=200, required=True)
@@ -370,7 +248,7 @@ class Customers:
     async def create_project(self, actor: Actor, customer_id: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         """A new project of the customer: ``name`` (unique within the customer), ``label``, ``hourly_rate``."""
         self._manager(actor, f"no customer {customer_id}")
-        check = _Input(data, ("name", "label", "hourly_rate"))
+        check = Checks(data, ("name", "label", "hourly_rate"))
         name = check.text("name", max_length=IDENTITY_MAX, required=True, pattern=IDENTITY_PATTERN,
                           hint="lowercase letters, digits and _, starting with a letter")
         label = check.text("label", max_length=200)
@@ -393,7 +271,7 @@ class Customers:
     async def update_project(self, actor: Actor, project_id: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         """Change ``label`` or ``hourly_rate``, or archive (``archived: true``) or restore the project."""
         self._manager(actor, f"no project {project_id}")
-        check = _Input(data, ("label", "hourly_rate", "archived"))
+        check = Checks(data, ("label", "hourly_rate", "archived"))
         check.fixed("name", "a project's name identifies it for good (rules use it)")
         async with self.db.transaction():
             row = await self._project_row(project_id)
@@ -439,7 +317,7 @@ class Customers:
         """A customer user: ``login``, ``name``, ``email``, ``password`` (optional: without one the user
         cannot sign in until one is set)."""
         self._manager(actor, f"no customer {customer_id}")
-        check = _Input(data, ("login", "name", "email", "password"))
+        check = Checks(data, ("login", "name", "email", "password"))
         login = check.text("login", max_length=100, required=True, pattern=LOGIN_PATTERN,
                            hint="letters, digits and . _ @ + -")
         name = check.text("name", max_length=200)
@@ -463,7 +341,7 @@ class Customers:
                               f"customer user {login} of {customer['name']}")
         return (await self._users_out(int(customer["id"]), int(new_id)))[0]
 
-    def _password(self, check: _Input) -> str | None:
+    def _password(self, check: Checks) -> str | None:
         value = check.data.get("password")
         if value is None or value == "":
             return None
@@ -478,7 +356,7 @@ class Customers:
         """Change a customer user's ``name``, ``email`` or ``password``; ``active: false`` deactivates them
         (they can no longer sign in; their sessions and tokens stop working), ``true`` reactivates them."""
         self._manager(actor, f"no customer {customer_id}")
-        check = _Input(data, ("name", "email", "password", "active"))
+        check = Checks(data, ("name", "email", "password", "active"))
         async with self.db.transaction():
             customer = await self._customer_row(customer_id)
             row = await self._user_row(user_id, int(customer["id"]))
@@ -544,7 +422,7 @@ class Customers:
         """The customer user follows the project (of their own customer only); nothing changes if they do already."""
         async with self.db.transaction():
             project, user = await self._follow_target(actor, project_id, user_id)
-            check = _Input({}, ())
+            check = Checks({}, ())
             if user["is_staff"]:
                 check.fail("user_id", "staff follow work orders (subscriptions), not projects")
             elif user["customer_id"] != project["customer_id"]:

@@ -1,11 +1,15 @@
 """What a request gives of a work order, checked: its own attributes (title, priority, dates,
 customer, project) and its custom fields, with every problem of both reported at once
-(``Invalid`` names each field). Used by create and edit alike.
+(``Invalid`` names each field). Used by create and edit alike. ``Checks`` does the same
+for the plainer bodies of customers, projects and customer users.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from ..db import Database
@@ -99,3 +103,82 @@ def for_customer(actor: Actor, core: dict[str, Any]) -> dict[str, Any]:
     if core.get("customer_id") not in (None, actor.customer_id):
         raise Forbidden("a customer user can only create work orders for its own customer")
     return {**core, "customer_id": actor.customer_id}
+
+
+RATE_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
+DOMAIN_PATTERN = r"^[a-z0-9.-]+\.[a-z]{2,}$"
+MAX_DOMAINS = 50
+
+
+class Checks:
+    """A request body's values, checked key by key: keys outside ``allowed`` and every value's
+    problem are kept with their field path, and ``check`` raises ``Invalid`` naming them all."""
+
+    def __init__(self, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        self.data = data
+        self.errors: list[dict[str, str]] = [
+            {"field": str(key), "message": f"not a field here; use one of: {', '.join(allowed)}"}
+            for key in data if key not in allowed]
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.append({"field": field, "message": message})
+
+    def fixed(self, key: str, why: str) -> None:
+        """``key`` may not change: its "not a field here" becomes ``why``."""
+        if key in self.data:
+            self.errors = [e for e in self.errors if e["field"] != key]
+            self.fail(key, why)
+
+    def text(self, key: str, *, max_length: int, required: bool = False, pattern: str | None = None,
+             hint: str = "") -> str | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, str):
+            self.fail(key, "expected text")
+            return None
+        text = (value or "").strip()
+        if not text:
+            if required:
+                self.fail(key, "required")
+            return None
+        if len(text) > max_length:
+            self.fail(key, f"at most {max_length} characters")
+        elif pattern is not None and not re.fullmatch(pattern, text):
+            self.fail(key, hint or "not in the expected form")
+        return text
+
+    def rate(self, key: str) -> Decimal | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        text = str(value).strip() if isinstance(value, str | int | Decimal) and not isinstance(value, bool) else None
+        if text is None or not re.fullmatch(RATE_PATTERN, text):
+            self.fail(key, "a rate per hour such as 95 or 95.50 (at most 9 digits and 2 decimals)")
+            return None
+        return Decimal(text)
+
+    def domains(self, key: str) -> list[str]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple) or len(value) > MAX_DOMAINS:
+            self.fail(key, f"a list of at most {MAX_DOMAINS} mail domains")
+            return []
+        out: list[str] = []
+        for index, item in enumerate(value):
+            domain = item.strip().lower() if isinstance(item, str) else ""
+            if len(domain) > 253 or not re.fullmatch(DOMAIN_PATTERN, domain):
+                self.fail(f"{key}.{index}", "a mail domain such as example.com")
+            elif domain not in out:
+                out.append(domain)
+        return out
+
+    def flag(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, bool):
+            self.fail(key, "expected true or false")
+            return None
+        return value
+
+    def check(self, detail: str) -> None:
+        if self.errors:
+            raise Invalid(detail, self.errors)

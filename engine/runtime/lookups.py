@@ -1,33 +1,83 @@
-"""Small reads for screens: finding staff users, and naming records kept by id.
+"""Small reads for screens: finding customers and staff users, and naming records kept by id.
 
 Custom fields of type ``user``, ``customer`` and ``reference`` store a record's id; the
 screens show a login, a customer's name or a work-order number instead, and turn what
 a person typed back into the id. Search text only travels as a parameter, with the
-LIKE wildcards ``%`` and ``_`` matching themselves (as in ``customers``).
+LIKE wildcards ``%`` and ``_`` matching themselves (``like_pattern``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 from ..db import Database
 from ..errors import Invalid
 from .actors import Actor
-from .customers import like_pattern
 
 MAX_USERS = 20
+MAX_CUSTOMERS = 50
+
+
+def _search_text(query: str, limit: int, most: int) -> str:
+    """A search's text, stripped; ``Invalid`` when it or the number of results asked is out of range."""
+    text = query.strip()
+    if len(text) > 200:
+        raise Invalid("the search text is too long", [{"field": "q", "message": "at most 200 characters"}])
+    if not 1 <= limit <= most:
+        raise Invalid("the number of results is out of range", [{"field": "limit", "message": f"between 1 and {most}"}])
+    return text
+
+
+def like_pattern(text: str) -> str:
+    """``text`` as a LIKE pattern matching it anywhere, wildcards escaped (``\\`` is the escape)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_customers(db: Database, actor: Actor, query: str = "", *, limit: int = 20) -> list[dict[str, Any]]:
+    """Customers whose id equals ``query`` or whose name, label or e-mail domains contain it.
+
+    Staff see every customer; a customer user sees only their own. An empty query lists
+    the first customers by name.
+    """
+    text = _search_text(query, limit, MAX_CUSTOMERS)
+    where: list[str] = []
+    args: list[Any] = []
+    if text:
+        pattern = like_pattern(text.lstrip("@"))
+        clause = ("(LOWER(name) LIKE {} ESCAPE '\\' OR LOWER(label) LIKE {} ESCAPE '\\' "
+                  "OR LOWER(CAST(email_domains AS TEXT)) LIKE {} ESCAPE '\\'")
+        args += [pattern, pattern, pattern]
+        if text.isdigit() and len(text) < 18:
+            clause += " OR id = {}"
+            args.append(int(text))
+        where.append(clause + ")")
+    if not actor.is_staff:
+        where.append("id = {}")
+        args.append(actor.customer_id if actor.customer_id is not None else -1)
+    sql = "SELECT id, name, label, email_domains FROM rc_customer"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = await db.fetch(sql + " ORDER BY name, id LIMIT {}", *args, limit)
+    return [{"id": int(r["id"]), "name": r["name"], "label": r["label"],
+             "email_domains": stored_domains(r["email_domains"])} for r in rows]
+
+
+def stored_domains(value: Any) -> list[str]:
+    """A customer's mail domains as stored (JSON text or a list, by database)."""
+    if value is None:
+        return []
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return [str(d) for d in loaded] if isinstance(loaded, list) else []
 
 
 async def search_users(db: Database, actor: Actor, query: str = "", *, limit: int = MAX_USERS) -> list[dict[str, Any]]:
     """Active staff users whose login or name contains ``query`` (login order); staff only may search."""
     if not actor.is_staff:
         return []
-    text = query.strip()
-    if len(text) > 200:
-        raise Invalid("the search text is too long", [{"field": "q", "message": "at most 200 characters"}])
-    if not 1 <= limit <= MAX_USERS:
-        raise Invalid("the number of results is out of range", [{"field": "limit", "message": f"between 1 and {MAX_USERS}"}])
+    text = _search_text(query, limit, MAX_USERS)
     sql = "SELECT login, name FROM rc_user WHERE is_active = {} AND is_staff = {}"
     args: list[Any] = [True, True]
     if text:

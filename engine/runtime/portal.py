@@ -27,6 +27,7 @@ from ..link.resolved import LinkedWorkspace
 from ..model import Portal
 from ..model.common import STATUSES
 from .actors import Actor
+from .lookups import like_pattern
 
 DEFAULT_VISIBILITY = ("organisation",)
 
@@ -109,7 +110,6 @@ async def portal_orders(runtime: Any, actor: Actor, *, archived: bool, search: s
 
     ``search`` finds a number or words of the title; ``status`` keeps one status.
     """
-    from .customers import like_pattern
     from .fields import to_json_time
 
     text = search.strip()

@@ -18,7 +18,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import UNSET, Meta, UnsetType
 
 from engine.runtime import Actor
-from engine.runtime.customers import Customers, search_customers
+from engine.runtime.customers import Customers
+from engine.runtime.lookups import search_customers
 
 from ..deps import RuntimeDep
 from .bodies import Body, set_values

@@ -19,7 +19,8 @@ from litestar.params import FromPath
 
 from engine.errors import Invalid, NotFound, ServiceError
 from engine.runtime import Actor, Runtime
-from engine.runtime.customers import Customers, search_customers
+from engine.runtime.customers import Customers
+from engine.runtime.lookups import search_customers
 
 from ..deps import RuntimeDep
 from .common import redirect, show

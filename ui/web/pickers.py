@@ -11,8 +11,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from engine.runtime import Actor
-from engine.runtime.customers import search_customers
-from engine.runtime.lookups import MAX_USERS, search_users
+from engine.runtime.lookups import MAX_USERS, search_customers, search_users
 
 from ..deps import RuntimeDep
 from .common import page_for
