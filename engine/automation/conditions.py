@@ -12,7 +12,7 @@ no ``eval``. Regular expressions are refused when they can backtrack catastrophi
 what follows it (the next test or the answer) when it holds and when not, so a
 condition costs one Python call per test tried, the cost a hand-written function is
 measured against (``bench/conditions.py``). No source is generated for this: every
-closure is written out below, in a form for each kind of continuation (``_pick``).
+closure is written out (``closures``), in a form for each kind of continuation.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -32,12 +32,9 @@ from ..model.automation import OPERATORS, Condition
 from ..runtime.fields import aware
 from ..runtime.state import now
 from .calendar import BusinessCalendar
+from .closures import Facts, Next, Test, always, contains, equality, membership, node, ordering, settled
 
 log = logging.getLogger("routecard.rules")
-
-Facts = Mapping[str, Any]
-"""The order's values by name (custom fields and core attributes) and ``changed``: the names an event changed."""
-Test = Callable[[Facts], bool]
 
 MAX_MATCH_INPUT = 10_000
 """``matches`` looks at no more than this many characters of a value."""
@@ -46,10 +43,6 @@ TEXT_TYPES = frozenset({"input", "text", "email", "url", "select"})
 
 class ConditionError(ValueError):
     """A condition that cannot be compiled (the linker reports these with locations first)."""
-
-
-def _always(facts: Facts) -> bool:
-    return True
 
 
 def to_python(kind: str, value: Any) -> Any:
@@ -77,9 +70,6 @@ class _Env(NamedTuple):
     calendars: Mapping[str, BusinessCalendar]
 
 
-Next: TypeAlias = "Test | bool"
-"""What follows a test: the test to try next, or the answer."""
-
 
 def compile_condition(condition: Condition | None, types: Mapping[str, str] | None = None,
                       functions: Mapping[str, Callable[[Any], Any]] | None = None,
@@ -92,7 +82,7 @@ def compile_condition(condition: Condition | None, types: Mapping[str, str] | No
     ``None`` compiles to a test that always holds.
     """
     if condition is None:
-        return _always
+        return always
     return _compile(condition, _Env(dict(types or {}), functions or {}, calendars or {}), True, False)
 
 
@@ -114,11 +104,11 @@ def _compile(condition: Condition, env: _Env, yes: Next, no: Next) -> Test:
         if condition.all is not None:
             for part in reversed(condition.all):
                 yes = _compile(part, env, yes, no)
-            return _settled(yes)
+            return settled(yes)
         for group in reversed(_any_groups(_flattened(condition.any or ()), env.types)):
             no = (_compile(group, env, yes, no) if isinstance(group, Condition)
-                  else _contains(group[0], group[1], yes, no))
-        return _settled(no)
+                  else contains(group[0], group[1], yes, no))
+        return settled(no)
     if condition.not_ is not None:
         inverted = _inverted(condition.not_)
         if inverted is not None:
@@ -132,13 +122,13 @@ def _compile(condition: Condition, env: _Env, yes: Next, no: Next) -> Test:
         raise ConditionError(f"the test of `{name}` needs exactly one operator")
     operator = operators[0]
     if condition.function is not None:
-        return _node(_through_function(condition.function, env.functions, name, operator,
+        return node(_through_function(condition.function, env.functions, name, operator,
                                        getattr(condition, operator)), yes, no)
     if operator in ("older_than", "newer_than"):
         calendar = env.calendars.get(condition.calendar) if condition.calendar else None
         if condition.calendar and calendar is None:
             raise ConditionError(f"no calendar `{condition.calendar}`")
-        return _node(_age(name, operator, getattr(condition, operator), calendar or AROUND_THE_CLOCK), yes, no)
+        return node(_age(name, operator, getattr(condition, operator), calendar or AROUND_THE_CLOCK), yes, no)
     kind = CORE_ATTRIBUTES[name].type if name in CORE_ATTRIBUTES else env.types.get(name, "input")
     return _test(name, kind, operator, getattr(condition, operator), yes, no)
 
@@ -160,7 +150,7 @@ def _looped(condition: Condition, env: _Env, yes: Next, no: Next) -> Test:
                 if not test(f):
                     return False
             return True
-        return _node(every, yes, no)
+        return node(every, yes, no)
     parts = tuple(_compile(c, env, True, False) for c in _flattened(condition.any or ()))
 
     def some(f: Facts) -> bool:
@@ -168,49 +158,7 @@ def _looped(condition: Condition, env: _Env, yes: Next, no: Next) -> Test:
             if test(f):
                 return True
         return False
-    return _node(some, yes, no)
-
-
-def _never(facts: Facts) -> bool:
-    return False
-
-
-def _settled(then: Next) -> Test:
-    """A continuation as a test (``all`` of nothing continues with its ``yes`` straight away)."""
-    if isinstance(then, bool):
-        return _always if then else _never
-    return then
-
-
-def _pick(yes: Next, no: Next, plain: Test, and_then: Test, or_else: Test, either: Test) -> Test:
-    """The form of a test for its continuations: ``plain`` for (True, False), ``and_then`` for (test,
-    False), ``or_else`` for (True, test), ``either`` for (test, test); any other pair (made by a
-    ``not``) wraps ``plain``. Each form names only the cells it uses: every cell a closure has
-    is copied into each call's frame, so fewer cells cost less."""
-    yes_test, no_test = not isinstance(yes, bool), not isinstance(no, bool)
-    if yes is True and no is False:
-        return plain
-    if yes_test and no is False:
-        return and_then
-    if yes is True and no_test:
-        return or_else
-    if yes_test and no_test:
-        return either
-    return _node(plain, yes, no)
-
-
-def _node(test: Test, yes: Next, no: Next) -> Test:
-    """Any test with its continuations (the operators most conditions use have forms of their own)."""
-    if yes is True and no is False:
-        return test
-    if yes is False and no is True:
-        return lambda f: not test(f)
-    y, n = _settled(yes), _settled(no)
-    if no is False:
-        return lambda f: test(f) and y(f)
-    if yes is True:
-        return lambda f: test(f) or n(f)
-    return lambda f: y(f) if test(f) else n(f)
+    return node(some, yes, no)
 
 
 AROUND_THE_CLOCK = BusinessCalendar(None)
@@ -319,214 +267,41 @@ def _test(name: str, kind: str, operator: str, literal: Any,  # noqa: C901 - one
     """The test of one field, one operator, going on to ``yes``/``no``; the literal converted once."""
     if operator == "empty":
         if literal:
-            return _node(lambda f: f.get(name) in (None, "", []), yes, no)
-        return _node(lambda f: f.get(name) not in (None, "", []), yes, no)
+            return node(lambda f: f.get(name) in (None, "", []), yes, no)
+        return node(lambda f: f.get(name) not in (None, "", []), yes, no)
     if operator == "changed":
         if literal:
-            return _node(lambda f: name in f["changed"], yes, no)
-        return _node(lambda f: name not in f["changed"], yes, no)
+            return node(lambda f: name in f["changed"], yes, no)
+        return node(lambda f: name not in f["changed"], yes, no)
     if operator == "matches":
         problem = regex_problem(literal)
         if problem:
             raise ConditionError(problem)
         search = re.compile(literal).search
-        return _node(lambda f: isinstance(v := f.get(name), str) and search(v[:MAX_MATCH_INPUT]) is not None,
+        return node(lambda f: isinstance(v := f.get(name), str) and search(v[:MAX_MATCH_INPUT]) is not None,
                      yes, no)
     if operator == "contains":
         if kind == "multiselect":
-            return _node(lambda f: literal in (f.get(name) or ()), yes, no)
-        return _contains(name, (str(literal),), yes, no)
+            return node(lambda f: literal in (f.get(name) or ()), yes, no)
+        return contains(name, (str(literal),), yes, no)
     if operator in ("in_", "not_in"):
         options = frozenset(to_python(kind, item) for item in literal)
         if kind == "multiselect":  # one of the chosen options is (none is) among these
             if operator == "in_":
-                return _node(lambda f: not options.isdisjoint(f.get(name) or ()), yes, no)
-            return _node(lambda f: options.isdisjoint(f.get(name) or ()), yes, no)
-        return _membership(name, options, operator == "in_", yes, no)
+                return node(lambda f: not options.isdisjoint(f.get(name) or ()), yes, no)
+            return node(lambda f: options.isdisjoint(f.get(name) or ()), yes, no)
+        return membership(name, options, operator == "in_", yes, no)
     if kind == "multiselect" and operator in ("equals", "not_equals"):
         chosen = frozenset(literal if isinstance(literal, list) else [literal])
         if operator == "equals":
-            return _node(lambda f: frozenset(f.get(name) or ()) == chosen, yes, no)
-        return _node(lambda f: frozenset(f.get(name) or ()) != chosen, yes, no)
+            return node(lambda f: frozenset(f.get(name) or ()) == chosen, yes, no)
+        return node(lambda f: frozenset(f.get(name) or ()) != chosen, yes, no)
     value = to_python(kind, literal)
     if operator in ("equals", "not_equals"):
-        return _equality(name, value, operator == "equals", yes, no)
+        return equality(name, value, operator == "equals", yes, no)
     if operator in ("gt", "gte", "lt", "lte"):
-        return _ordering(name, operator, value, yes, no)
+        return ordering(name, operator, value, yes, no)
     raise ConditionError(f"unknown operator {operator}")  # pragma: no cover - OPERATORS is closed
-
-
-# The operators most conditions use have a closure of their own for each form (``_pick``):
-# the comparison and the step to what follows in one call, written out, no generated source.
-
-def _equality(name: str, value: Any, equal: bool, yes: Next, no: Next) -> Test:
-    """``equals`` (``equal``) or ``not_equals`` of a single value."""
-    y, n = _settled(yes), _settled(no)
-    if equal:
-        return _pick(yes, no, lambda f: f.get(name) == value, lambda f: f.get(name) == value and y(f),
-                     lambda f: f.get(name) == value or n(f), lambda f: y(f) if f.get(name) == value else n(f))
-    return _pick(yes, no, lambda f: f.get(name) != value, lambda f: f.get(name) != value and y(f),
-                 lambda f: f.get(name) != value or n(f), lambda f: y(f) if f.get(name) != value else n(f))
-
-
-def _membership(name: str, options: frozenset[Any], among: bool, yes: Next, no: Next) -> Test:
-    """``in`` (``among``) or ``not_in`` on a single value."""
-    y, n = _settled(yes), _settled(no)
-    if among:
-        return _pick(yes, no, lambda f: f.get(name) in options, lambda f: f.get(name) in options and y(f),
-                     lambda f: f.get(name) in options or n(f), lambda f: y(f) if f.get(name) in options else n(f))
-    return _pick(yes, no, lambda f: f.get(name) not in options, lambda f: f.get(name) not in options and y(f),
-                 lambda f: f.get(name) not in options or n(f),
-                 lambda f: y(f) if f.get(name) not in options else n(f))
-
-
-def _ordering(name: str, operator: str, value: Any, yes: Next, no: Next) -> Test:  # noqa: C901 - written out
-    """gt/gte/lt/lte: false when the value is ``None`` or the facts lack it.
-
-    The comparison is made on ``f[name]`` straight away: a missing name raises ``KeyError``
-    and ``None`` compared with any literal a definition can hold raises ``TypeError``, so a
-    value that is there costs no ``None`` test. ``_unless_missing`` re-raises any other
-    error (a value of another type, an error of the test tried next) as before.
-    """
-    y, n = _settled(yes), _settled(no)
-    if operator == "gt":
-        def gt(f: Facts) -> bool:
-            try:
-                return f[name] > value  # type: ignore[no-any-return] # a bool for every literal
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def gt_and(f: Facts) -> bool:
-            try:
-                return f[name] > value and y(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def gt_or(f: Facts) -> bool:
-            try:
-                return f[name] > value or n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-
-        def gt_either(f: Facts) -> bool:
-            try:
-                return y(f) if f[name] > value else n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-        return _pick(yes, no, gt, gt_and, gt_or, gt_either)
-    if operator == "gte":
-        def gte(f: Facts) -> bool:
-            try:
-                return f[name] >= value  # type: ignore[no-any-return] # a bool for every literal
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def gte_and(f: Facts) -> bool:
-            try:
-                return f[name] >= value and y(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def gte_or(f: Facts) -> bool:
-            try:
-                return f[name] >= value or n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-
-        def gte_either(f: Facts) -> bool:
-            try:
-                return y(f) if f[name] >= value else n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-        return _pick(yes, no, gte, gte_and, gte_or, gte_either)
-    if operator == "lt":
-        def lt(f: Facts) -> bool:
-            try:
-                return f[name] < value  # type: ignore[no-any-return] # a bool for every literal
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def lt_and(f: Facts) -> bool:
-            try:
-                return f[name] < value and y(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def lt_or(f: Facts) -> bool:
-            try:
-                return f[name] < value or n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-
-        def lt_either(f: Facts) -> bool:
-            try:
-                return y(f) if f[name] < value else n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-        return _pick(yes, no, lt, lt_and, lt_or, lt_either)
-    if operator == "lte":
-        def lte(f: Facts) -> bool:
-            try:
-                return f[name] <= value  # type: ignore[no-any-return] # a bool for every literal
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def lte_and(f: Facts) -> bool:
-            try:
-                return f[name] <= value and y(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name)
-
-        def lte_or(f: Facts) -> bool:
-            try:
-                return f[name] <= value or n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-
-        def lte_either(f: Facts) -> bool:
-            try:
-                return y(f) if f[name] <= value else n(f)
-            except (KeyError, TypeError):
-                return _unless_missing(f, name) or n(f)
-        return _pick(yes, no, lte, lte_and, lte_or, lte_either)
-    raise ConditionError(f"unknown operator {operator}")  # pragma: no cover - the four above
-
-
-def _unless_missing(f: Facts, name: str) -> bool:
-    """Called in an ``except`` clause: false when the facts lack ``name`` or hold ``None``, else re-raise."""
-    if f.get(name) is not None:
-        raise  # noqa: PLE0704 - the exception the caller is handling
-    return False
-
-
-def _contains(name: str, texts: tuple[str, ...], yes: Next, no: Next) -> Test:
-    """``contains`` on a text field, or ``any`` of several on one field: the text case-folded once for all."""
-    y, n = _settled(yes), _settled(no)
-    needles = tuple(text.casefold() for text in texts)
-    if len(needles) == 1:
-        (one,) = needles
-        return _pick(yes, no, lambda f: isinstance(v := f.get(name), str) and one in v.casefold(),
-                     lambda f: isinstance(v := f.get(name), str) and one in v.casefold() and y(f),
-                     lambda f: (isinstance(v := f.get(name), str) and one in v.casefold()) or n(f),
-                     lambda f: y(f) if isinstance(v := f.get(name), str) and one in v.casefold() else n(f))
-    if len(needles) == 2:
-        a, b = needles
-        return _pick(yes, no, lambda f: isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t),
-                     lambda f: isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t) and y(f),
-                     lambda f: (isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t)) or n(f),
-                     lambda f: y(f) if isinstance(v := f.get(name), str) and (a in (t := v.casefold()) or b in t)
-                     else n(f))
-
-    def some(f: Facts) -> bool:
-        value = f.get(name)
-        if not isinstance(value, str):
-            return False
-        text = value.casefold()
-        for needle in needles:
-            if needle in text:
-                return True
-        return False
-    return _node(some, yes, no)
 
 
 def condition_fields(condition: Condition | None) -> frozenset[str]:

@@ -29,7 +29,8 @@ from ..runtime.actors import SYSTEM, Actor
 from ..runtime.state import Change, Order, insert_event, now
 from .actions import ActionFailed, Doing, run_actions
 from .calendar import BusinessCalendar
-from .conditions import Test, compile_condition, condition_fields, to_python
+from .closures import Test
+from .conditions import compile_condition, condition_fields, to_python
 
 if TYPE_CHECKING:
     from ..runtime.service import Runtime
