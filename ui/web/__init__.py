@@ -26,6 +26,7 @@ from .orders import ORDER_HANDLERS
 from .pages import choose_language, home, login, login_page, logout
 from .pickers import pick_customers, pick_users
 from .portal import PORTAL_HANDLERS
+from .portal_forms import PORTAL_FORM_HANDLERS
 from .render import HTMX_FILE, STATIC_DIR
 from .thread import THREAD_HANDLERS
 from .timesheets import TIMESHEET_HANDLERS
@@ -44,8 +45,8 @@ def web_handlers() -> list[Any]:
     screens = Router(path="/", route_handlers=[
         home, login_page, login, logout, choose_language, manager, manager_rows, manager_panel, manager_statuses,
         my_work, assignment, assign, admin_overview, admin_queue, admin_queue_diagram, admin_template,
-        *ORDER_HANDLERS, *MACRO_HANDLERS, *NEW_HANDLERS, *FILE_HANDLERS, *THREAD_HANDLERS, *TIMESHEET_HANDLERS, *PORTAL_HANDLERS, dashboards, pick_users, pick_customers,
-        *CUSTOMER_HANDLERS,
+        *ORDER_HANDLERS, *MACRO_HANDLERS, *NEW_HANDLERS, *FILE_HANDLERS, *THREAD_HANDLERS, *TIMESHEET_HANDLERS, *PORTAL_HANDLERS,
+        *PORTAL_FORM_HANDLERS, dashboards, pick_users, pick_customers, *CUSTOMER_HANDLERS,
     ], exception_handlers=WEB_EXCEPTION_HANDLERS, include_in_schema=False)
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={PUBLIC_OPT: True}, include_in_schema=False,
