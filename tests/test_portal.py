@@ -17,7 +17,7 @@ from api_helpers import served
 from comms_helpers import SmtpServer, mail_workspace
 from engine.comms import OutboxWorker
 from engine.runtime import Runtime, create_token
-from engine.runtime.forms import token_hash
+from engine.runtime.actors import token_hash
 from portal_helpers import PASSWORD, add_customer_user, complete, page_states, redirected
 from web_helpers import Browser
 

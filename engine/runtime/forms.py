@@ -15,16 +15,13 @@ forms), or, for a draft started without a login on a ``public`` form, whoever ho
 its key (the web layer keeps the keys a browser started in that browser's cookie).
 Anybody else gets ``NotFound``, as for a draft that does not exist.
 
-"Send order link": staff mail the person a single-use link that resumes the draft.
-The link carries a random token; only its hash is stored, with an expiry, and using
-it once spends it.
+"Send order link" (``form_links``): staff mail the person a single-use link that
+resumes the draft.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -39,15 +36,12 @@ from ..labels import label_map, pick_label
 from ..link.resolved import ResolvedField, ResolvedTemplate
 from ..model import Condition, Form, FormField
 from .actors import SYSTEM, Actor, group_members
-from .fields import as_utc
 from .portal import portal_of
 from .state import insert_event, now
 
 if TYPE_CHECKING:
     from .service import Runtime
 
-LINK_HOURS = 72
-"""How long a "send order link" token stays valid."""
 MAX_REMARK = 5000
 
 RECEIPT = compile_text("""\
@@ -64,12 +58,6 @@ Remark:
 {{ remark }}
 {%- endif %}
 
-{{ link }}
-""")
-RESUME = compile_text("""\
-You started the form "{{ form }}" but have not sent it yet.
-
-Continue where you left off (the link works once, until {{ until }}):
 {{ link }}
 """)
 
@@ -92,9 +80,6 @@ class Question(msgspec.Struct, kw_only=True):
     shown: bool
     required: bool
 
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Forms:
@@ -248,8 +233,8 @@ class Forms:
 
     def _view(self, row: Mapping[str, Any]) -> dict[str, Any]:
         form = self.runtime.workspace.forms[row["form"]]
-        answers = _loaded(row["answers"], {})
-        visited = _loaded(row["visited"], [])
+        answers = loaded(row["answers"], {})
+        visited = loaded(row["visited"], [])
         pages = self.pages(form, answers, visited)
         return {
             "key": row["key"], "form": form.name, "version": int(row["version"]), "answers": answers,
@@ -276,12 +261,12 @@ class Forms:
             if index is None:
                 raise Invalid(f"form `{form.name}` has no page `{page_name}`",
                               [{"field": "page", "message": f"one of: {', '.join(p.name for p in form.pages)}"}])
-            visited: list[str] = _loaded(row["visited"], [])
+            visited: list[str] = loaded(row["visited"], [])
             earlier = [p.name for p in form.pages[:index] if p.name not in visited]
             if earlier:
                 raise Invalid("pages come in order", [{"field": "page",
                                                        "message": f"fill in page `{earlier[0]}` first"}])
-            answers: dict[str, Any] = _loaded(row["answers"], {})
+            answers: dict[str, Any] = loaded(row["answers"], {})
             template = self.template(form)
             on_page = {q.field.name for q in self.questions(form, index, answers)}
             uploads = {n for n in on_page if template.field(n) and template.field(n).type == "upload"}  # type: ignore[union-attr]
@@ -339,8 +324,8 @@ class Forms:
         async with db.transaction():
             row = await self._open(actor, key, held, version)
             form = runtime.workspace.forms[row["form"]]
-            answers = _loaded(row["answers"], {})
-            pages = self.pages(form, answers, _loaded(row["visited"], []))
+            answers = loaded(row["answers"], {})
+            pages = self.pages(form, answers, loaded(row["visited"], []))
             open_pages = [p for p in pages if not p.complete]
             if open_pages:
                 raise Invalid(f"{len(open_pages)} page{'s are' if len(open_pages) != 1 else ' is'} not complete", [
@@ -424,80 +409,6 @@ class Forms:
         """One automatic mail into the outbox (inside the caller's transaction), once per ``key`` and address."""
         await self.runtime.messages.notices.automatic_mail(key, address, subject, body, number)
 
-    # -- send order link ------------------------------------------------------------------------
-
-    async def unsent(self, actor: Actor) -> list[dict[str, Any]]:
-        """Drafts started but not sent, for staff who may send their links (newest first)."""
-        self._require_linker(actor)
-        rows = await self.runtime.db.fetch(
-            "SELECT d.key, d.form, d.updated_at, d.visited, u.login, u.email, c.label AS customer "
-            "FROM rc_form_draft d LEFT JOIN rc_user u ON u.id = d.user_id LEFT JOIN rc_customer c "
-            "ON c.id = d.customer_id WHERE d.submitted_at IS NULL AND d.user_id IS NOT NULL "
-            "ORDER BY d.updated_at DESC, d.id DESC LIMIT 200")
-        return [{"key": r["key"], "form": r["form"], "updated_at": r["updated_at"], "login": r["login"],
-                 "email": r["email"], "customer": r["customer"], "pages_saved": len(_loaded(r["visited"], []))}
-                for r in rows if r["form"] in self.runtime.workspace.forms]
-
-    @staticmethod
-    def _require_linker(actor: Actor) -> None:
-        if not actor.is_staff:
-            raise NotFound("no such page")
-        actor.require("email.send")
-
-    async def send_link(self, actor: Actor, key: Any) -> dict[str, Any]:
-        """Mail the draft's person a single-use link resuming it; what was sent to whom and until when."""
-        self._require_linker(actor)
-        runtime = self.runtime
-        db = runtime.db
-        async with db.transaction():
-            rows = await db.fetch(
-                "SELECT d.id, d.form, d.submitted_at, u.email FROM rc_form_draft d LEFT JOIN rc_user u "
-                "ON u.id = d.user_id WHERE d.key = {} AND d.user_id IS NOT NULL", key if isinstance(key, str) else "")
-            if not rows or rows[0]["form"] not in runtime.workspace.forms:
-                raise NotFound("no such draft")
-            row = rows[0]
-            if row["submitted_at"] is not None:
-                raise Refused("this form was already sent")
-            if not row["email"]:
-                raise Invalid("the person has no e-mail address", [{"field": "email", "message": "unknown"}])
-            token = secrets.token_urlsafe(32)
-            moment = now()
-            until = moment + dt.timedelta(hours=LINK_HOURS)
-            await db.execute(
-                "INSERT INTO rc_resume_token (token_hash, draft_id, email, created_by, created_at, expires_at) "
-                "VALUES ({}, {}, {}, {}, {}, {})", token_hash(token), row["id"], row["email"], actor.id, moment, until)
-            form = runtime.workspace.forms[row["form"]]
-            label = text_of(form.label, form.name, self.language)
-            link = f"{runtime.workspace.settings.base_url.rstrip('/')}/portal/resume/{token}"
-            await self.enqueue(f"resume:{token_hash(token)[:40]}", str(row["email"]), f"Continue your order: {label}",
-                               RESUME.render(form=label, link=link, until=until.strftime("%Y-%m-%d %H:%M UTC")), None)
-        return {"to": row["email"], "expires_at": until.isoformat()}
-
-    async def resume(self, actor: Actor | None, token: Any) -> dict[str, Any]:
-        """Spend a resume token: the draft it opens (``NotFound`` for unknown, used or expired tokens).
-
-        The draft opens only for its own user: a link forwarded to somebody else, who
-        signs in as themselves, opens nothing.
-        """
-        if not isinstance(token, str) or not 20 <= len(token) <= 100:
-            raise NotFound("this link is not valid")
-        db = self.runtime.db
-        async with db.transaction():
-            rows = await db.fetch(
-                "SELECT t.id, t.expires_at, t.used_at, d.key, d.user_id, d.submitted_at FROM rc_resume_token t "
-                "JOIN rc_form_draft d ON d.id = t.draft_id WHERE t.token_hash = {}", token_hash(token))
-            if not rows:
-                raise NotFound("this link is not valid")
-            row = rows[0]
-            expires = as_utc(row["expires_at"])
-            if row["used_at"] is not None or expires <= now() or row["submitted_at"] is not None:
-                raise NotFound("this link was used already or has expired")
-            if actor is None or row["user_id"] != actor.id:  # forwarded to somebody else: it opens nothing
-                raise NotFound("this link is not valid")
-            await db.execute("UPDATE rc_resume_token SET used_at = {} WHERE id = {} AND used_at IS NULL",
-                             now(), row["id"])
-        return await self.get(actor, row["key"])
-
 
 def _stale(version: int) -> Invalid:
     return Invalid("the draft changed in another window; reload it",
@@ -522,7 +433,8 @@ def _compiled(condition: Condition | None, types: tuple[tuple[str, str], ...]) -
     return compile_condition(condition, dict(types))
 
 
-def _loaded(value: Any, empty: Any) -> Any:
+def loaded(value: Any, empty: Any) -> Any:
+    """A JSON column's value as stored (text or decoded, by database); ``empty`` for NULL."""
     if value is None:
         return empty
     return json.loads(value) if isinstance(value, str) else value

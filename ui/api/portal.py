@@ -18,6 +18,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import Meta
 
 from engine.runtime import Actor
+from engine.runtime.form_links import FormLinks
 from engine.runtime.forms import MAX_REMARK, Forms, text_of
 from engine.runtime.portal import portal_orders
 
@@ -134,7 +135,7 @@ class PortalController(Controller):
     @post("/drafts/{key:str}/send-link", summary="Staff: mail the person a single-use link resuming the draft",
           status_code=202)
     async def send_link(self, request: Request[Actor, Any, Any], runtime: RuntimeDep, key: Key) -> LinkSent:
-        return msgspec.convert(await Forms(runtime).send_link(request.user, key), LinkSent)
+        return msgspec.convert(await FormLinks(Forms(runtime)).send_link(request.user, key), LinkSent)
 
     @get("/portal/orders", summary="The caller's running or archived orders (customer users)")
     async def orders(

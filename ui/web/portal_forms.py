@@ -21,6 +21,7 @@ from engine.errors import Invalid, NotFound
 from engine.model import Form
 from engine.runtime import Actor, Runtime
 from engine.runtime.attachments import Upload
+from engine.runtime.form_links import FormLinks
 from engine.runtime.forms import Forms
 
 from ..deps import RuntimeDep
@@ -257,7 +258,7 @@ async def resume(request: Request[Any, Any, Any], runtime: RuntimeDep, token: Fr
     actor = await visitor(request, runtime)
     if actor is None:
         return redirect(request, f"/login?next={quote(request.url.path, safe='')}")
-    draft = await Forms(runtime).resume(actor, token)
+    draft = await FormLinks(Forms(runtime)).resume(actor, token)
     first_open = next((p["name"] for p in draft["pages"] if not p["complete"]), None)
     return redirect(request, _draft_url(draft["key"], first_open) if first_open else _draft_url(draft["key"]))
 
@@ -268,7 +269,7 @@ async def resume(request: Request[Any, Any, Any], runtime: RuntimeDep, token: Fr
 @get("/drafts", include_in_schema=False)
 async def unsent_drafts(request: Request[Actor, Any, Any], runtime: RuntimeDep) -> Response[Any]:
     """Forms customers started but did not send, with "send order link"."""
-    rows = await Forms(runtime).unsent(request.user)
+    rows = await FormLinks(Forms(runtime)).unsent(request.user)
     zone = zone_of(runtime.workspace.settings.timezone)
     page = page_for(request, runtime)
     return show_portal(request, runtime, "drafts.html", drafts=[{**d, "at": local_text(d["updated_at"], zone)}
@@ -279,7 +280,7 @@ async def unsent_drafts(request: Request[Actor, Any, Any], runtime: RuntimeDep) 
 @post("/drafts/{key:str}/link", include_in_schema=False)
 async def send_link(request: Request[Actor, Any, Any], runtime: RuntimeDep, key: FromPath[str]) -> Response[Any]:
     """Mail the person a single-use link that resumes the draft."""
-    sent = await Forms(runtime).send_link(request.user, key)
+    sent = await FormLinks(Forms(runtime)).send_link(request.user, key)
     page = page_for(request, runtime)
     text = escape(page.gettext("Link sent to %(to)s", to=sent["to"]))
     return Response(f'<span class="notice" role="status">{text}</span>', media_type="text/html", status_code=200)
